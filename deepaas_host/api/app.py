@@ -1,0 +1,166 @@
+"""``create_app``: discovery, routes, spec and the life cycle of pools and store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from deepaas_host.api import keys
+from deepaas_host.api.middleware import error_middleware, request_log_middleware
+from deepaas_host.api.openapi import build_openapi
+from deepaas_host.api.routes import docs, health, meta
+from deepaas_host.api.routes.predict import predict_handler
+from deepaas_host.api.routes.train import train_handlers
+from deepaas_host.errors import HostError, ModelNotFound
+from deepaas_host.jobs.pool import WorkerPool
+from deepaas_host.jobs.training import TrainingService
+from deepaas_host.model.discovery import LoadedPlugin, load_plugins
+from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.settings import Settings
+from deepaas_host.store import JobStore
+
+__all__ = ["create_app", "load_models"]
+
+log = logging.getLogger(__name__)
+
+
+def load_models(
+    settings: Settings, plugins: Sequence[LoadedPlugin] | None = None
+) -> dict[str, ModelWrapper]:
+    """Discover and load the selected plugins (raises PluginLoadError unless skipping)."""
+    if plugins is None:
+        plugins, _ = load_plugins(settings.models or None, skip_broken=settings.skip_broken)
+    models: dict[str, ModelWrapper] = {}
+    for plugin in plugins:
+        try:
+            models[plugin.info.name] = ModelWrapper.from_plugin(plugin)
+        except HostError as exc:
+            if not settings.skip_broken:
+                raise
+            log.error("skipping broken plugin: %s", exc.message)
+    return models
+
+
+async def _unknown_model(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name in request.app[keys.MODELS]:
+        raise web.HTTPNotFound()
+    raise ModelNotFound(name)
+
+
+def _add_model_routes(
+    app: web.Application, settings: Settings, models: dict[str, ModelWrapper]
+) -> None:
+    p = settings.base_path
+    for model in models.values():
+        base = f"{p}/v2/models/{model.name}"
+        if settings.predict:
+            app.router.add_post(f"{base}/predict/", predict_handler(model))
+        if settings.train and model.train_args is not None:
+            handlers = train_handlers(model)
+            app.router.add_post(f"{base}/train/", handlers["start"])
+            app.router.add_get(f"{base}/train/", handlers["list"], allow_head=False)
+            app.router.add_get(f"{base}/train/{{job_id}}", handlers["get"], allow_head=False)
+            app.router.add_delete(f"{base}/train/{{job_id}}", handlers["cancel"])
+    app.router.add_route("*", f"{p}/v2/models/{{name}}/{{rest:.*}}", _unknown_model)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    models = app[keys.MODELS]
+    plugins = [m.info for m in models.values()]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upload_dir = settings.data_dir / "uploads"
+    shutil.rmtree(upload_dir, ignore_errors=True)  # leftovers of a killed host
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    app[keys.UPLOAD_DIR] = str(upload_dir)
+
+    store: JobStore | None = None
+    pools: list[WorkerPool] = []
+    training: TrainingService | None = None
+    trainable = [m.info for m in models.values() if m.can_train]
+    if settings.predict and plugins:
+        pool = WorkerPool(
+            plugins,
+            name="predict",
+            size=settings.workers,
+            max_queue=settings.queue_size,
+            warm=settings.warm,
+        )
+        app[keys.PREDICT_POOL] = pool
+        pools.append(pool)
+    try:
+        if settings.train and trainable:
+            store = await JobStore.open(settings.db_url, history_limit=settings.history_limit)
+            train_pool = WorkerPool(
+                trainable,
+                name="train",
+                size=settings.train_workers,
+                depth=1,
+                max_queue=None,
+                warm=settings.warm,
+            )
+            pools.append(train_pool)
+            training = TrainingService(store, train_pool, settings.data_dir / "jobs")
+            app[keys.TRAINING] = training
+        startup = asyncio.create_task(_start(pools, training, {m.name for m in trainable}))
+        app[keys.STARTUP] = startup
+        yield
+    finally:
+        startup_task = app.get(keys.STARTUP)
+        if startup_task is not None and not startup_task.done():
+            startup_task.cancel()
+        if keys.PREDICT_POOL in app:
+            await app[keys.PREDICT_POOL].close(grace=settings.shutdown_timeout)
+        if training is not None:
+            await training.close()
+            await training.pool.close(grace=0)
+        if store is not None:
+            await store.close()
+        shutil.rmtree(upload_dir, ignore_errors=True)
+
+
+async def _start(
+    pools: list[WorkerPool], training: TrainingService | None, trainable: set[str]
+) -> None:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    if training is not None:
+        await training.recover(trainable)
+    await asyncio.gather(*(p.start() for p in pools))
+    log.info(
+        "ready in %.2fs: %s",
+        loop.time() - began,
+        ", ".join(f"{p.name} x{p.size}" for p in pools) or "no workers",
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, plugins: Sequence[LoadedPlugin] | None = None
+) -> web.Application:
+    """Build the application: load plugins, generate routes and the spec.
+
+    Workers are started (and warmed) when the app starts; ``GET /v2/health``
+    turns ready once they are. ``plugins`` bypasses discovery (tests, embedding).
+    """
+    settings = settings or Settings.load()
+    models = load_models(settings, plugins)
+    app = web.Application(
+        middlewares=[request_log_middleware, error_middleware],
+        client_max_size=settings.max_body_size,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.MODELS] = models
+    p = settings.base_path
+    app.add_routes(meta.routes(p))
+    app.router.add_get(f"{p}/v2/health", health.health, allow_head=False)
+    if settings.docs:
+        app[docs.SPEC] = build_openapi(settings, models.values())
+        app.add_routes(docs.routes(p))
+    _add_model_routes(app, settings, models)
+    app.cleanup_ctx.append(_lifecycle)
+    return app

@@ -1,0 +1,28 @@
+"""Typed application state: everything a handler needs lives under these keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from deepaas_host.jobs.pool import WorkerPool
+from deepaas_host.jobs.training import TrainingService
+from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.settings import Settings
+
+__all__ = [
+    "MODELS",
+    "PREDICT_POOL",
+    "SETTINGS",
+    "STARTUP",
+    "TRAINING",
+    "UPLOAD_DIR",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+MODELS = web.AppKey("models", dict[str, ModelWrapper])
+PREDICT_POOL = web.AppKey("predict_pool", WorkerPool)
+TRAINING = web.AppKey("training", TrainingService)
+STARTUP = web.AppKey("startup", asyncio.Task[None])
+UPLOAD_DIR = web.AppKey("upload_dir", str)

@@ -1,0 +1,137 @@
+"""The one place errors become HTTP responses, and the one access-log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from deepaas_host.errors import HostError, Overloaded, ShuttingDown
+
+__all__ = [
+    "REQUEST_ID",
+    "error_body",
+    "error_middleware",
+    "json_error",
+    "request_log_middleware",
+]
+
+log = logging.getLogger("deepaas_host.access")
+errlog = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID = "request_id"
+_MAX_ID = 128
+
+
+def error_body(status: int, error: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "error",
+        "code": status,
+        "error": error,
+        "message": message,
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def json_error(exc: HostError, request_id: str | None = None) -> web.Response:
+    body = exc.to_dict()
+    if request_id:
+        body["request_id"] = request_id
+    headers = {}
+    if isinstance(exc, Overloaded | ShuttingDown):
+        headers["Retry-After"] = str(exc.retry_after)
+    return web.json_response(body, status=exc.status, headers=headers, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+_HTTP_NAMES = {
+    400: "BadRequest",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure with one JSON shape."""
+    request_id = request.get(REQUEST_ID)
+    try:
+        return await handler(request)
+    except HostError as exc:
+        return json_error(exc, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"No route for {request.method} {request.path}."
+        elif exc.status == 405:
+            message = f"{request.method} is not allowed on {request.path}."
+        elif exc.status == 413:
+            message = exc.text or "The request body is too large."
+        body = error_body(
+            exc.status,
+            _HTTP_NAMES.get(exc.status, exc.reason.replace(" ", "")),
+            message,
+        )
+        if request_id:
+            body["request_id"] = request_id
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return web.json_response(body, status=exc.status, headers=headers)
+    except Exception:
+        errlog.exception("unhandled error on %s %s", request.method, request.path)
+        body = error_body(500, "InternalError", "The host failed to handle this request.")
+        if request_id:
+            body["request_id"] = request_id
+        return web.json_response(body, status=500)
+
+
+@web.middleware
+async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Honour or assign ``X-Request-ID`` and log one line per request."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if 0 < len(given) <= _MAX_ID and given.isprintable() else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        if log.isEnabledFor(logging.INFO):
+            route = request.match_info.route.resource
+            log.info(
+                "%s %s %d %.2fms",
+                request.method,
+                request.path,
+                status,
+                (time.perf_counter() - start) * 1000,
+                extra={
+                    "request_id": request_id,
+                    "model": request.match_info.get("name"),
+                    "route": route.canonical if route is not None else None,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - start) * 1000, 3),
+                },
+            )

@@ -1,0 +1,466 @@
+"""The OpenAPI 3 document, built from the served models with apispec.
+
+Only routes that exist are described, and every response shape here is the
+one the handlers send (the test suite holds real responses against it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields
+
+from deepaas_host import __version__
+from deepaas_host.jobs.states import JobStatus
+from deepaas_host.model.arguments import ArgumentSpec, is_file_field
+from deepaas_host.model.discovery import quiet_legacy_warnings
+from deepaas_host.model.outputs import JSON_MEDIA_TYPE
+from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.settings import Settings
+
+__all__ = ["build_openapi"]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_ERRORS = {
+    "400": "Malformed body (broken multipart or JSON)",
+    "404": "No such model or job",
+    "406": "None of the accepted media types can be produced",
+    "413": "Request body too large",
+    "415": "Unsupported Content-Type",
+    "422": "Invalid arguments; `details` names each field",
+    "500": "The model raised, or its output broke its response schema",
+    "502": "The worker process died during the call",
+    "503": "Queue full or host shutting down (see Retry-After)",
+}
+
+
+def _error_responses(codes: Iterable[str]) -> dict[str, Any]:
+    return {
+        code: {
+            "description": _ERRORS.get(code, "Error"),
+            "content": {JSON_MEDIA_TYPE: {"schema": _ERROR}},
+        }
+        for code in codes
+    }
+
+
+def _components(spec: APISpec) -> None:
+    link = {
+        "type": "object",
+        "properties": {
+            "rel": {"type": "string"},
+            "href": {"type": "string", "format": "uri"},
+        },
+        "required": ["rel", "href"],
+    }
+    spec.components.schema("Link", link)
+    spec.components.schema(
+        "Error",
+        {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["error"]},
+                "code": {"type": "integer"},
+                "error": {"type": "string", "description": "Error type"},
+                "message": {"type": "string"},
+                "details": {"description": "Field messages, exception type, …"},
+                "request_id": {"type": "string"},
+            },
+            "required": ["status", "code", "error", "message"],
+        },
+    )
+    spec.components.schema(
+        "ModelMetadata",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "author": {},
+                "license": {"type": "string"},
+                "version": {"type": "string"},
+                "url": {"type": "string"},
+                "links": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Link"},
+                },
+            },
+            "required": ["id", "name", "description", "links"],
+            "additionalProperties": True,
+        },
+    )
+    spec.components.schema(
+        "Job",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "uuid": {
+                    "type": "string",
+                    "description": "Same as id (DEEPaaS clients)",
+                },
+                "model": {"type": "string"},
+                "status": {"type": "string", "enum": [s.value for s in JobStatus]},
+                "arguments": {"type": "object", "additionalProperties": True},
+                "created": {"type": "string", "format": "date-time"},
+                "started": {"type": "string", "format": "date-time", "nullable": True},
+                "finished": {"type": "string", "format": "date-time", "nullable": True},
+                "duration": {"type": "number", "nullable": True},
+                "progress": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "nullable": True,
+                },
+                "progress_message": {"type": "string"},
+                "result": {"nullable": True},
+                "error": {"type": "string", "nullable": True},
+                "href": {"type": "string", "format": "uri"},
+            },
+            "required": [
+                "id",
+                "uuid",
+                "model",
+                "status",
+                "arguments",
+                "created",
+                "href",
+            ],
+        },
+    )
+    spec.components.schema(
+        "Health",
+        {
+            "type": "object",
+            "properties": {
+                "status": {
+                    "type": "string",
+                    "enum": ["ok", "starting", "degraded", "stopping"],
+                },
+                "live": {"type": "boolean"},
+                "ready": {"type": "boolean"},
+                "pools": {"type": "object", "additionalProperties": True},
+                "error": {"type": "string", "nullable": True},
+            },
+            "required": ["status", "live", "ready", "pools"],
+        },
+    )
+
+
+def _fields_schema(
+    ma: MarshmallowPlugin, spec_fields: dict[str, fields.Field], *, with_files: bool
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, field in spec_fields.items():
+        if is_file_field(field):
+            if not with_files:
+                continue
+            prop: dict[str, Any] = {"type": "string", "format": "binary"}
+            description = field.metadata.get("description")
+            if description:
+                prop["description"] = str(description)
+        else:
+            prop = ma.converter.field2property(field)  # type: ignore[union-attr]
+            prop.pop("x-location", None)
+            prop.pop("location", None)
+            if prop.get("default") is None:
+                prop.pop("default", None)
+        properties[name] = prop
+        if field.required:
+            required.append(name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _request_body(ma: MarshmallowPlugin, args: ArgumentSpec) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "multipart/form-data": {"schema": _fields_schema(ma, args.fields, with_files=True)}
+    }
+    if not args.file_fields:
+        content["application/x-www-form-urlencoded"] = {
+            "schema": _fields_schema(ma, args.fields, with_files=False)
+        }
+        content[JSON_MEDIA_TYPE] = {"schema": _fields_schema(ma, args.fields, with_files=False)}
+    return {
+        "required": bool(any(f.required for f in args.fields.values())),
+        "content": content,
+    }
+
+
+def _predict_response(spec: APISpec, model: ModelWrapper) -> dict[str, Any]:
+    if model.response_schema is not None:
+        name = f"{_camel(model.name)}Response"
+        spec.components.schema(name, schema=type(model.response_schema))
+        json_schema: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+    else:
+        json_schema = {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["OK"]},
+                "predictions": {"description": "What the model returned, as JSON"},
+            },
+            "required": ["status", "predictions"],
+        }
+    content: dict[str, Any] = {}
+    accept = model.predict_args.accept or [JSON_MEDIA_TYPE]
+    for media_type in accept:
+        if media_type == JSON_MEDIA_TYPE:
+            content[media_type] = {"schema": json_schema}
+        else:
+            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+    if JSON_MEDIA_TYPE not in content:
+        content[JSON_MEDIA_TYPE] = {"schema": json_schema}
+    return {"description": "Prediction", "content": content}
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {JSON_MEDIA_TYPE: {"schema": schema}},
+    }
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _schema_name(schema: Any) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    if name.endswith("Schema") and len(name) > len("Schema"):
+        name = name[: -len("Schema")]
+    if name in ("", "GeneratedSchema", "Generated", "Response"):
+        name = f"Inline{abs(hash(cls)) % 10**8}"
+    return name
+
+
+def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[str, Any]:
+    """Build the OpenAPI 3 document for ``models`` under ``settings.base_path``."""
+    ma = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    spec = APISpec(
+        title="deepaas-host",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[ma],
+        info={
+            "description": "Models served by deepaas-host (DEEPaaS V2 compatible API).",
+        },
+    )
+    _components(spec)
+    p = settings.base_path
+    spec.path(
+        path=f"{p}/",
+        operations={
+            "get": {
+                "summary": "API versions",
+                "tags": ["meta"],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "versions": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "string"},
+                                            "version": {"type": "string"},
+                                            "status": {"type": "string"},
+                                            "host_version": {"type": "string"},
+                                            "links": {
+                                                "type": "array",
+                                                "items": _ref("Link"),
+                                            },
+                                        },
+                                        "required": ["id", "links"],
+                                    },
+                                }
+                            },
+                            "required": ["versions"],
+                        },
+                        "Versions",
+                    )
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{p}/v2/",
+        operations={
+            "get": {
+                "summary": "V2 API root",
+                "tags": ["meta"],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "version": {"type": "string"},
+                                "host_version": {"type": "string"},
+                                "links": {"type": "array", "items": _ref("Link")},
+                            },
+                            "required": ["id", "version", "links"],
+                        },
+                        "V2 links",
+                    )
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{p}/v2/health",
+        operations={
+            "get": {
+                "summary": "Liveness and readiness",
+                "tags": ["meta"],
+                "responses": {
+                    "200": _json(_ref("Health"), "Ready: every worker is warmed"),
+                    "503": _json(_ref("Health"), "Live but not ready"),
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{p}/v2/models/",
+        operations={
+            "get": {
+                "summary": "Served models",
+                "tags": ["models"],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "models": {
+                                    "type": "array",
+                                    "items": _ref("ModelMetadata"),
+                                }
+                            },
+                            "required": ["models"],
+                        },
+                        "Metadata of every model",
+                    )
+                },
+            }
+        },
+    )
+    with warnings.catch_warnings(), quiet_legacy_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # apispec's duplicate-name notices
+        for model in models:
+            base = f"{p}/v2/models/{model.name}"
+            tag = model.name
+            spec.tag({"name": tag, "description": str(model.metadata.get("description", ""))})
+            spec.path(
+                path=f"{base}/",
+                operations={
+                    "get": {
+                        "summary": f"Metadata of {model.name}",
+                        "tags": [tag],
+                        "responses": {"200": _json(_ref("ModelMetadata"), "Model metadata")},
+                    }
+                },
+            )
+            if settings.predict:
+                description = "Arguments may also be sent in the query string."
+                if model.predict_args.accept:
+                    description += (
+                        " The response type follows the `accept` argument, or else the "
+                        "HTTP Accept header."
+                    )
+                spec.path(
+                    path=f"{base}/predict/",
+                    operations={
+                        "post": {
+                            "summary": f"Predict with {model.name}",
+                            "description": description,
+                            "operationId": f"predict_{model.name}",
+                            "tags": [tag],
+                            "requestBody": _request_body(ma, model.predict_args),
+                            "responses": {
+                                "200": _predict_response(spec, model),
+                                **_error_responses(
+                                    [
+                                        "400",
+                                        "406",
+                                        "413",
+                                        "415",
+                                        "422",
+                                        "500",
+                                        "502",
+                                        "503",
+                                    ]
+                                ),
+                            },
+                        }
+                    },
+                )
+            if settings.train and model.train_args is not None:
+                job_id = {
+                    "name": "job_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+                spec.path(
+                    path=f"{base}/train/",
+                    operations={
+                        "post": {
+                            "summary": f"Start training {model.name}",
+                            "operationId": f"train_{model.name}",
+                            "tags": [tag],
+                            "requestBody": _request_body(ma, model.train_args),
+                            "responses": {
+                                "202": _json(_ref("Job"), "Job accepted and queued"),
+                                **_error_responses(["400", "413", "415", "422"]),
+                            },
+                        },
+                        "get": {
+                            "summary": f"Training jobs of {model.name}, newest first",
+                            "operationId": f"list_train_{model.name}",
+                            "tags": [tag],
+                            "responses": {
+                                "200": _json({"type": "array", "items": _ref("Job")}, "Jobs")
+                            },
+                        },
+                    },
+                )
+                spec.path(
+                    path=f"{base}/train/{{job_id}}",
+                    operations={
+                        "get": {
+                            "summary": "A training job",
+                            "operationId": f"get_train_{model.name}",
+                            "tags": [tag],
+                            "parameters": [job_id],
+                            "responses": {
+                                "200": _json(_ref("Job"), "Job"),
+                                **_error_responses(["404"]),
+                            },
+                        },
+                        "delete": {
+                            "summary": "Cancel a training job",
+                            "operationId": f"cancel_train_{model.name}",
+                            "tags": [tag],
+                            "parameters": [job_id],
+                            "responses": {
+                                "200": _json(_ref("Job"), "Job after cancelling"),
+                                **_error_responses(["404"]),
+                            },
+                        },
+                    },
+                )
+    return spec.to_dict()

@@ -1,0 +1,75 @@
+"""``POST /v2/models/{name}/predict/``: parse, negotiate, run in a worker, send."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from deepaas_host.api.keys import PREDICT_POOL, SETTINGS, UPLOAD_DIR
+from deepaas_host.api.negotiation import choose_media_type
+from deepaas_host.api.parsing import parse_arguments
+from deepaas_host.errors import HostError, NotAcceptable
+from deepaas_host.model.outputs import Outcome
+from deepaas_host.model.wrapper import ModelWrapper
+
+__all__ = ["outcome_response", "predict_handler"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def outcome_response(outcome: Outcome | None) -> web.StreamResponse:
+    """The HTTP response for a rendered model output."""
+    if outcome is None:
+        raise HostError("The worker sent no result.")
+    if outcome.kind == "json":
+        return web.Response(body=outcome.body, content_type="application/json")
+    disposition = f'attachment; filename="{_quote(outcome.filename or "prediction")}"'
+    headers = {"Content-Type": outcome.media_type, "Content-Disposition": disposition}
+    if outcome.kind == "path" and outcome.path:
+        return web.FileResponse(outcome.path, headers=headers)
+    return web.Response(body=outcome.body, headers=headers)
+
+
+def _quote(name: str) -> str:
+    return "".join(c if c.isprintable() and c not in '"\\' else "_" for c in name)
+
+
+def predict_handler(model: ModelWrapper) -> Handler:
+    spec = model.predict_args
+
+    def negotiate(request: web.Request) -> Callable[[frozenset[str]], dict[str, Any]]:
+        def defaults(explicit: frozenset[str]) -> dict[str, Any]:
+            if not spec.accept or "accept" in explicit:
+                return {}
+            header = request.headers.get("Accept")
+            chosen = choose_media_type(header, spec.accept, spec.accept_default)
+            if chosen is None:
+                raise NotAcceptable(
+                    f"Model {model.name!r} cannot answer with any of: {header}.",
+                    details={"available": spec.accept},
+                )
+            return {"accept": chosen}
+
+        return defaults
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        parsed = await parse_arguments(
+            request,
+            spec,
+            upload_dir=app[UPLOAD_DIR],
+            limit=app[SETTINGS].max_body_size,
+            defaults=negotiate(request),
+        )
+        try:
+            accept = parsed.values.get("accept") if spec.accept else None
+            reply = await app[PREDICT_POOL].call(
+                model.name, "predict", parsed.values, accept=accept
+            )
+            return outcome_response(reply.outcome)
+        finally:
+            parsed.cleanup()
+
+    return handler

@@ -1,0 +1,160 @@
+"""Errors of the host. Each carries the HTTP status it is rendered with.
+
+::
+
+    HostError (500)
+    ├── BadRequest (400)
+    │   └── MalformedBody (400)
+    ├── NotFound (404)
+    │   ├── ModelNotFound (404)
+    │   └── JobNotFound (404)
+    ├── MethodNotAllowed (405)
+    ├── NotAcceptable (406)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    ├── ArgumentError (422)            bad arguments; ``details`` names each field
+    ├── ModelError (500)               the plugin raised; names the exception type
+    ├── ResponseValidationError (500)  the plugin's output breaks its own schema
+    ├── WorkerCrashed (502)            the worker process died during the call
+    ├── Overloaded (503)               queue full; rendered with ``Retry-After``
+    ├── ShuttingDown (503)
+    └── PluginLoadError                a plugin cannot be imported or lacks the contract
+
+The model and job layers raise these; one middleware renders them as
+``{"status": "error", "code": …, "error": "<Type>", "message": …, "details": …}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArgumentError",
+    "BadRequest",
+    "Conflict",
+    "HostError",
+    "JobNotFound",
+    "MalformedBody",
+    "MethodNotAllowed",
+    "ModelError",
+    "ModelNotFound",
+    "NotAcceptable",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PluginLoadError",
+    "ResponseValidationError",
+    "ShuttingDown",
+    "WorkerCrashed",
+]
+
+
+class HostError(Exception):
+    """Root of the host's errors; ``status`` is the HTTP status it maps to."""
+
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": "error",
+            "code": self.status,
+            "error": self.name,
+            "message": self.message,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(HostError):
+    status = 400
+
+
+class MalformedBody(BadRequest):
+    """The body cannot be parsed (broken multipart, invalid JSON, …)."""
+
+
+class NotFound(HostError):
+    status = 404
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Model {name!r} is not served here.")
+
+
+class JobNotFound(NotFound):
+    def __init__(self, model: str, job_id: str) -> None:
+        super().__init__(f"Model {model!r} has no training job {job_id!r}.")
+
+
+class MethodNotAllowed(HostError):
+    status = 405
+
+
+class NotAcceptable(HostError):
+    status = 406
+
+
+class Conflict(HostError):
+    status = 409
+
+
+class PayloadTooLarge(HostError):
+    status = 413
+
+
+class ArgumentError(HostError):
+    """Arguments failed validation; ``details`` maps each bad field to its messages."""
+
+    status = 422
+
+
+class ModelError(HostError):
+    """The plugin raised; ``exc_type`` names the original exception type."""
+
+    def __init__(self, exc_type: str, exc_message: str, *, model: str = "") -> None:
+        where = f"Model {model!r} raised " if model else "The model raised "
+        super().__init__(
+            f"{where}{exc_type}: {exc_message}",
+            details={"exception": exc_type, "exception_message": exc_message},
+        )
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+
+
+class ResponseValidationError(HostError):
+    """The plugin's output does not match the response schema it declared."""
+
+
+class WorkerCrashed(HostError):
+    status = 502
+
+
+class Overloaded(HostError):
+    status = 503
+    retry_after: ClassVar[int] = 1
+
+
+class ShuttingDown(HostError):
+    status = 503
+    retry_after: ClassVar[int] = 5
+
+
+class PluginLoadError(HostError):
+    """A selected plugin cannot be served; the message names plugin and package."""
+
+    def __init__(self, plugin: str, distribution: str, reason: str) -> None:
+        super().__init__(f"Plugin {plugin!r} (package {distribution}): {reason}")
+        self.plugin = plugin
+        self.distribution = distribution
+        self.reason = reason

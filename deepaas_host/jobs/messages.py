@@ -1,0 +1,83 @@
+"""What crosses the boundary between the host and its worker processes.
+
+Every message is a small picklable dataclass, sent as a length-prefixed pickle
+frame over a socket pair. Exceptions never cross as themselves: a worker sends a
+:class:`RemoteError` naming the original type, so a reply always unpickles.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from deepaas_host.model.outputs import Outcome
+
+__all__ = [
+    "HEADER",
+    "Call",
+    "Progress",
+    "Ready",
+    "RemoteError",
+    "Reply",
+    "decode",
+    "encode",
+]
+
+HEADER = struct.Struct("!I")
+
+
+@dataclass(slots=True)
+class Call:
+    """Run ``method`` (``predict`` or ``train``) of ``model`` with ``kwargs``."""
+
+    id: int
+    model: str
+    method: str
+    kwargs: dict[str, Any]
+    accept: str | None = None
+
+
+@dataclass(slots=True)
+class RemoteError:
+    """An exception raised in a worker. ``kind`` is ``model`` (the plugin
+    raised), ``output`` (its result broke the response schema) or ``host``."""
+
+    kind: str
+    type: str
+    message: str
+    traceback: str = ""
+    details: Any = None
+
+
+@dataclass(slots=True)
+class Reply:
+    id: int
+    outcome: Outcome | None = None
+    value: Any = None
+    error: RemoteError | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    id: int
+    fraction: float | None
+    message: str
+
+
+@dataclass(slots=True)
+class Ready:
+    """Sent once the worker has loaded and warmed every plugin (``error`` if not)."""
+
+    pid: int
+    error: RemoteError | None = None
+
+
+def encode(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+def decode(data: bytes) -> Any:
+    return pickle.loads(data)

@@ -1,0 +1,421 @@
+"""A pool of warmed worker processes with a bounded FIFO queue.
+
+Each worker is a ``spawn``-ed process connected by a socket pair. Calls are
+pipelined up to ``depth`` per worker and answered in order, so when a worker
+dies the first unanswered call is the one it was running: that call fails,
+the others go back to the head of the queue, and a new worker is spawned and
+warmed in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from deepaas_host.errors import (
+    HostError,
+    ModelError,
+    Overloaded,
+    ResponseValidationError,
+    ShuttingDown,
+    WorkerCrashed,
+)
+from deepaas_host.jobs.messages import (
+    HEADER,
+    Call,
+    Progress,
+    Ready,
+    Reply,
+    decode,
+    encode,
+)
+from deepaas_host.jobs.worker import worker_main
+from deepaas_host.model.discovery import PluginInfo
+
+__all__ = ["CallCancelled", "PoolStats", "WorkerPool", "kill_process_tree"]
+
+log = logging.getLogger(__name__)
+
+ProgressHandler = Callable[[float | None, str], None]
+
+
+class CallCancelled(HostError):
+    """The call was cancelled before it finished."""
+
+    status = 409
+
+
+@dataclass(eq=False)
+class _Pending:
+    call: Call
+    future: asyncio.Future[Reply]
+    tag: str | None = None
+    on_start: Callable[[], None] | None = None
+    on_progress: ProgressHandler | None = None
+
+
+@dataclass(eq=False)
+class _Worker:
+    slot: int
+    process: multiprocessing.process.BaseProcess
+    writer: asyncio.StreamWriter
+    ready: asyncio.Future[Ready]
+    inflight: deque[_Pending] = field(default_factory=deque)
+    cancelled: _Pending | None = None
+    reader_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    @property
+    def serving(self) -> bool:
+        return self.ready.done() and not self.ready.cancelled() and self.ready.exception() is None
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    name: str
+    size: int
+    ready: int
+    busy: int
+    queued: int
+    restarts: int
+    pids: list[int]
+
+
+def kill_process_tree(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal a process and every descendant of it."""
+    try:
+        parent = psutil.Process(pid)
+        children = parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for proc in [*children, parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(sig)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """``size`` warmed workers serving ``plugins``."""
+
+    def __init__(
+        self,
+        plugins: Sequence[PluginInfo],
+        *,
+        name: str = "predict",
+        size: int = 1,
+        depth: int = 2,
+        max_queue: int | None = 256,
+        warm: bool = True,
+        ready_timeout: float = 120.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one worker")
+        self.name = name
+        self.size = size
+        self._plugins = list(plugins)
+        self._depth = max(1, depth)
+        self._max_queue = max_queue
+        self._warm = warm
+        self._ready_timeout = ready_timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._ids = itertools.count(1)
+        self._queue: deque[_Pending] = deque()
+        self._workers: dict[int, _Worker] = {}
+        self._closing = False
+        self._restarts = 0
+        self._respawns: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+
+    # life cycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Spawn every worker and wait until all are warmed."""
+        workers = await asyncio.gather(*(self._spawn(i) for i in range(self.size)))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers)), self._ready_timeout)
+        except BaseException:
+            await self.close(grace=0)
+            raise
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop taking calls, let running ones finish within ``grace``, stop workers."""
+        self._closing = True
+        while self._queue:
+            pending = self._queue.popleft()
+            if not pending.future.done():
+                pending.future.set_exception(ShuttingDown("The host is shutting down."))
+        deadline = time.monotonic() + grace
+        while self._busy() and time.monotonic() < deadline:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), deadline - time.monotonic())
+        for task in list(self._respawns):
+            task.cancel()
+        workers = list(self._workers.values())
+        for w in workers:
+            w.writer.close()
+        loop = asyncio.get_running_loop()
+        for w in workers:
+            await loop.run_in_executor(None, w.process.join, 2.0)
+            if w.process.is_alive():
+                kill_process_tree(w.pid)
+                await loop.run_in_executor(None, w.process.join, 2.0)
+            if w.reader_task is not None:
+                w.reader_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w.reader_task
+            for pending in w.inflight:
+                if not pending.future.done():
+                    pending.future.set_exception(ShuttingDown("The host is shutting down."))
+        self._workers.clear()
+
+    @property
+    def ready(self) -> bool:
+        return not self._closing and sum(w.serving for w in self._workers.values()) == self.size
+
+    def stats(self) -> PoolStats:
+        workers = list(self._workers.values())
+        return PoolStats(
+            self.name,
+            self.size,
+            sum(w.serving for w in workers),
+            sum(len(w.inflight) for w in workers),
+            len(self._queue),
+            self._restarts,
+            sorted(w.pid for w in workers),
+        )
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._workers.values()]
+
+    # calls --------------------------------------------------------------------
+
+    async def call(
+        self,
+        model: str,
+        method: str,
+        kwargs: dict[str, Any],
+        *,
+        accept: str | None = None,
+        tag: str | None = None,
+        on_start: Callable[[], None] | None = None,
+        on_progress: ProgressHandler | None = None,
+    ) -> Reply:
+        """Run one call in a worker; raises a HostError when it fails."""
+        if self._closing:
+            raise ShuttingDown("The host is shutting down.")
+        if self._max_queue is not None and len(self._queue) >= self._max_queue:
+            raise Overloaded(
+                f"The {self.name} queue is full ({self._max_queue} waiting); retry shortly."
+            )
+        loop = asyncio.get_running_loop()
+        pending = _Pending(
+            Call(next(self._ids), model, method, kwargs, accept),
+            loop.create_future(),
+            tag,
+            on_start,
+            on_progress,
+        )
+        self._queue.append(pending)
+        self._pump()
+        try:
+            reply = await pending.future
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(pending)
+            raise
+        if reply.error is not None:
+            raise _as_host_error(reply, model)
+        return reply
+
+    def cancel(self, tag: str) -> bool:
+        """Cancel the call carrying ``tag``: drop it if queued, kill its worker if running."""
+        for pending in self._queue:
+            if pending.tag == tag:
+                self._queue.remove(pending)
+                pending.future.set_exception(CallCancelled("Cancelled before it started."))
+                return True
+        for w in self._workers.values():
+            for pending in w.inflight:
+                if pending.tag == tag:
+                    w.cancelled = pending
+                    kill_process_tree(w.pid)
+                    return True
+        return False
+
+    # internals ----------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        return any(w.inflight for w in self._workers.values())
+
+    def _pump(self) -> None:
+        while self._queue:
+            candidates = [
+                w for w in self._workers.values() if w.serving and len(w.inflight) < self._depth
+            ]
+            if not candidates:
+                return
+            w = min(candidates, key=lambda c: len(c.inflight))
+            pending = self._queue.popleft()
+            if pending.future.done():
+                continue
+            w.inflight.append(pending)
+            w.writer.write(encode(pending.call))
+            if pending.on_start is not None:
+                pending.on_start()
+
+    async def _spawn(self, slot: int) -> _Worker:
+        loop = asyncio.get_running_loop()
+        parent_sock, child_sock = socket.socketpair()
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(child_sock, self._plugins, self._warm, os.getpid()),
+            name=f"deepaas-host-{self.name}-{slot}",
+        )
+        await loop.run_in_executor(None, process.start)
+        child_sock.close()
+        reader, writer = await asyncio.open_unix_connection(sock=parent_sock)
+        worker = _Worker(slot, process, writer, loop.create_future())
+        self._workers[slot] = worker
+        worker.reader_task = asyncio.create_task(self._read(worker, reader))
+        return worker
+
+    async def _read(self, w: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(HEADER.size)
+                (size,) = HEADER.unpack(header)
+                message = decode(await reader.readexactly(size))
+                if isinstance(message, Reply):
+                    self._on_reply(w, message)
+                elif isinstance(message, Progress):
+                    self._on_progress(w, message)
+                elif isinstance(message, Ready):
+                    self._on_ready(w, message)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        await self._on_exit(w)
+
+    def _on_ready(self, w: _Worker, message: Ready) -> None:
+        if message.error is not None:
+            error = HostError(
+                f"A {self.name} worker failed to start: {message.error.type}: "
+                f"{message.error.message}",
+                details={"traceback": message.error.traceback},
+            )
+            if not w.ready.done():
+                w.ready.set_exception(error)
+            return
+        if not w.ready.done():
+            w.ready.set_result(message)
+        log.debug("%s worker %d (pid %d) ready", self.name, w.slot, message.pid)
+        self._pump()
+
+    def _on_reply(self, w: _Worker, reply: Reply) -> None:
+        for pending in w.inflight:
+            if pending.call.id == reply.id:
+                w.inflight.remove(pending)
+                if not pending.future.done():
+                    pending.future.set_result(reply)
+                break
+        if not self._busy():
+            self._idle.set()
+        self._pump()
+
+    def _on_progress(self, w: _Worker, message: Progress) -> None:
+        for pending in w.inflight:
+            if pending.call.id == message.id and pending.on_progress is not None:
+                pending.on_progress(message.fraction, message.message)
+
+    async def _on_exit(self, w: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, w.process.join, 5.0)
+        how = _describe_exit(w.process.exitcode)
+        if self._workers.get(w.slot) is w:
+            del self._workers[w.slot]
+        w.writer.close()
+        if not w.ready.done():
+            w.ready.set_exception(HostError(f"A {self.name} worker {how} while starting."))
+        elif w.ready.exception() is None and not self._closing:
+            log.warning("%s worker %d (pid %d) %s", self.name, w.slot, w.pid, how)
+        inflight = list(w.inflight)
+        w.inflight.clear()
+        if inflight:
+            first, rest = inflight[0], inflight[1:]
+            if w.cancelled is first:
+                first.future.set_exception(CallCancelled("Cancelled while running."))
+            elif self._closing:
+                first.future.set_exception(ShuttingDown("The host is shutting down."))
+            elif not first.future.done():
+                first.future.set_exception(
+                    WorkerCrashed(
+                        f"The worker process running this call {how}; "
+                        "it has been replaced, retry the request.",
+                        details={"model": first.call.model, "exit": how},
+                    )
+                )
+            self._queue.extendleft(reversed(rest))
+        if not self._busy():
+            self._idle.set()
+        if not self._closing and w.ready.done() and w.ready.exception() is None:
+            self._restarts += 1
+            task = asyncio.create_task(self._respawn(w.slot))
+            self._respawns.add(task)
+            task.add_done_callback(self._respawns.discard)
+
+    async def _respawn(self, slot: int) -> None:
+        delay = 0.0
+        while not self._closing:
+            if delay:
+                await asyncio.sleep(delay)
+            worker = await self._spawn(slot)
+            try:
+                await asyncio.wait_for(asyncio.shield(worker.ready), self._ready_timeout)
+                return
+            except Exception as exc:
+                log.error("replacement %s worker %d failed: %s", self.name, slot, exc)
+                delay = min(max(delay * 2, 0.5), 30.0)
+                kill_process_tree(worker.pid)
+
+
+def _as_host_error(reply: Reply, model: str) -> HostError:
+    error = reply.error
+    assert error is not None
+    if error.kind == "model":
+        log.error(
+            "model %r raised %s: %s\n%s",
+            model,
+            error.type,
+            error.message,
+            error.traceback,
+        )
+        return ModelError(error.type, error.message, model=model)
+    if error.kind == "output":
+        return ResponseValidationError(error.message, details=error.details)
+    return HostError(f"{error.type}: {error.message}")

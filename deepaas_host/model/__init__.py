@@ -1,0 +1,7 @@
+"""The plugin side: contract, discovery and the wrapper that adapts a plugin."""
+
+from __future__ import annotations
+
+from deepaas_host.model.v2 import BaseModel, File, UploadedFile, report_progress
+
+__all__ = ["BaseModel", "File", "UploadedFile", "report_progress"]

@@ -1,0 +1,83 @@
+"""The host's view of a loaded plugin: metadata, argument specs, capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow
+
+from deepaas_host.errors import PluginLoadError
+from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
+from deepaas_host.model.discovery import LoadedPlugin, PluginInfo, quiet_legacy_warnings
+from deepaas_host.model.outputs import response_schema_of
+
+__all__ = ["ModelWrapper"]
+
+
+@dataclass(frozen=True)
+class ModelWrapper:
+    """Everything the HTTP side needs to know about one served model."""
+
+    info: PluginInfo
+    metadata: dict[str, Any]
+    predict_args: ArgumentSpec
+    train_args: ArgumentSpec | None
+    response_schema: marshmallow.Schema | None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def can_train(self) -> bool:
+        return self.train_args is not None
+
+    @classmethod
+    def from_plugin(cls, plugin: LoadedPlugin) -> ModelWrapper:
+        info, obj = plugin.info, plugin.model
+        try:
+            with quiet_legacy_warnings():
+                metadata = _metadata(info, obj.get_metadata())
+                predict = build_argument_spec(
+                    info.name, "predict", _call_optional(obj, "get_predict_args")
+                )
+                train = None
+                if callable(getattr(obj, "train", None)):
+                    train = build_argument_spec(
+                        info.name, "train", _call_optional(obj, "get_train_args")
+                    )
+                schema = response_schema_of(obj)
+        except PluginLoadError:
+            raise
+        except Exception as exc:
+            raise PluginLoadError(
+                info.name, info.distribution, f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return cls(info, metadata, predict, train, schema)
+
+
+def _call_optional(obj: Any, method: str) -> Mapping[str, Any]:
+    fn = getattr(obj, method, None)
+    if not callable(fn):
+        return {}
+    result = fn()
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise TypeError(f"{method}() returned {type(result).__name__}, not a dict")
+    return result
+
+
+def _metadata(info: PluginInfo, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"get_metadata() returned {type(raw).__name__}, not a dict")
+    meta: dict[str, Any] = {str(k): v for k, v in raw.items()}
+    meta["id"] = info.name
+    meta.setdefault("name", info.name)
+    meta.setdefault("description", "")
+    for key, value in list(meta.items()):
+        if key != "links" and not isinstance(value, str | int | float | bool | list):
+            meta[key] = str(value)
+    return meta

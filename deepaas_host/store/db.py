@@ -1,0 +1,111 @@
+"""Database engine and schema of the host's embedded state.
+
+SQLite (``sqlite+aiosqlite``) is the default: a single file in the data
+directory, nothing to install or start. Everything here is portable
+SQLAlchemy Core, so a server database such as PostgreSQL
+(``postgresql+asyncpg://…``) is a change of URL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = [
+    "DB_FILENAME",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "create_schema",
+    "jobs_table",
+    "metadata",
+    "open_engine",
+    "sqlite_url",
+]
+
+DB_FILENAME = "deepaas-host.db"
+
+# Writers queue behind each other rather than failing with "database is
+# locked"; our transactions are short, so a long wait means a stuck peer.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+jobs_table = sa.Table(
+    "jobs",
+    metadata,
+    # Insertion order: timestamps can tie, the sequence cannot.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("arguments", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("progress", sa.Float, nullable=True),
+    sa.Column("progress_message", sa.Text, nullable=False, default=""),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "model", "status"),
+    sa.Index(None, "status"),
+)
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """URL of the default SQLite database, ``deepaas-host.db`` in ``data_dir``."""
+    return f"sqlite+aiosqlite:///{(Path(data_dir) / DB_FILENAME).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets readers and one writer work at the same time, also from
+        # several host processes sharing the file.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+    finally:
+        cursor.close()
+
+
+def _make_parent_dir(database: str) -> None:
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def open_engine(url: str) -> AsyncEngine:
+    """Create the async engine for ``url``.
+
+    For a SQLite file the directory holding it is created if missing, and
+    every connection runs in WAL mode with a busy timeout.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        await asyncio.to_thread(_make_parent_dir, database)
+    engine = create_async_engine(parsed)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the tables that do not exist yet; existing ones are left as they are."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    except sa.exc.DBAPIError:
+        # Another process created the tables between our check and our
+        # CREATE; a second pass finds them and does nothing.
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
