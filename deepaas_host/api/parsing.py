@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import marshmallow
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from webargs.aiohttpparser import AIOHTTPParser
 
@@ -127,7 +128,8 @@ async def _read_multipart(
                     raise MalformedBody(f"Form field {name!r} is not valid {charset}.") from exc
     except HostError:
         raise
-    except (ValueError, AssertionError, RuntimeError, LookupError) as exc:
+    except (ValueError, AssertionError, RuntimeError, LookupError, HttpProcessingError) as exc:
+        # HttpProcessingError: aiohttp rejects a part's header block (InvalidHeader)
         raise MalformedBody(f"Malformed multipart body: {exc}") from exc
 
 
@@ -153,7 +155,7 @@ async def _read_body(
             form = await request.post()
         except web.HTTPRequestEntityTooLarge as exc:
             raise PayloadTooLarge(f"The request body exceeds {limit} bytes.") from exc
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, LookupError) as exc:  # LookupError: unknown charset
             raise MalformedBody(f"Malformed form body: {exc}") from exc
         raw.extend(form)
         return {}

@@ -162,26 +162,23 @@ def load_plugins(
     returned next to the plugins that loaded.
     """
     known = {p.name: p for p in (available if available is not None else list_plugins())}
+    failed: list[PluginLoadError] = []
+    selected = list(known.values())
     if names:
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            installed = ", ".join(sorted(known)) or "none"
-            error = PluginLoadError(
-                unknown[0],
+        installed = ", ".join(sorted(known)) or "none"
+        failed = [
+            PluginLoadError(
+                name,
                 "not installed",
                 f"no such plugin in {' or '.join(NAMESPACES)} (installed: {installed})",
             )
-            if not skip_broken:
-                raise error
+            for name in dict.fromkeys(names)
+            if name not in known
+        ]
+        if failed and not skip_broken:
+            raise failed[0]
         selected = [known[n] for n in dict.fromkeys(names) if n in known]
-    else:
-        selected = list(known.values())
     loaded: list[LoadedPlugin] = []
-    failed: list[PluginLoadError] = []
-    if names:
-        failed.extend(
-            PluginLoadError(n, "not installed", "no such plugin") for n in names if n not in known
-        )
     for info in selected:
         try:
             loaded.append(load_plugin(info))

@@ -6,7 +6,6 @@ so the HTTP process only writes bytes.
 
 from __future__ import annotations
 
-import io
 import json
 import mimetypes
 import os
@@ -142,8 +141,6 @@ def render_output(
         path = Path(result)
         if path.is_file():
             return Outcome("path", media_type, path=str(path), filename=path.name)
-    if isinstance(result, io.IOBase):  # pragma: no cover - handled by read()
-        return _read_file_object(result, media_type)
     if schema is not None:
         errors = (
             schema.validate(result)
