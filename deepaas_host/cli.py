@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -274,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``deepaas-host list | head``): not an error.
+        sys.stderr.close()
+        return 0
 
 
 def _flatten(messages: Any) -> list[Any]:
@@ -285,5 +288,4 @@ def _flatten(messages: Any) -> list[Any]:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+    sys.exit(main())

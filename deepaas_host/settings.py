@@ -159,6 +159,9 @@ def _coerce(name: str, value: Any) -> Any:
             return False
         raise ValueError(f"not a boolean: {value!r}")
     if isinstance(default, int):
+        # int() would quietly turn 2.5 workers into 2 and true into 1.
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"not an integer: {value!r}")
         return int(value)
     if isinstance(default, float):
         return float(value)

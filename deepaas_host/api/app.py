@@ -32,24 +32,43 @@ def load_models(
     settings: Settings, plugins: Sequence[LoadedPlugin] | None = None
 ) -> dict[str, ModelWrapper]:
     """Discover and load the selected plugins (raises PluginLoadError unless skipping)."""
+    failures: list[HostError] = []
     if plugins is None:
-        plugins, _ = load_plugins(settings.models or None, skip_broken=settings.skip_broken)
+        loaded, load_failures = load_plugins(
+            settings.models or None, skip_broken=settings.skip_broken
+        )
+        failures.extend(load_failures)
+    else:
+        loaded = list(plugins)
     models: dict[str, ModelWrapper] = {}
-    for plugin in plugins:
+    for plugin in loaded:
         try:
             models[plugin.info.name] = ModelWrapper.from_plugin(plugin)
         except HostError as exc:
             if not settings.skip_broken:
                 raise
             log.error("skipping broken plugin: %s", exc.message)
+            failures.append(exc)
+    if failures and not models:
+        # --skip-broken serves the rest; with no rest there is nothing to serve.
+        raise failures[0]
     return models
 
 
 async def _unknown_model(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if name in request.app[keys.MODELS]:
-        raise web.HTTPNotFound()
-    raise ModelNotFound(name)
+    if name not in request.app[keys.MODELS]:
+        raise ModelNotFound(name)
+    # This catch-all hides aiohttp's own 405 for a model route asked with another
+    # method (GET …/predict/), so find the methods the path does allow.
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        match, methods = await resource.resolve(request)
+        if match is None:
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 def _add_model_routes(

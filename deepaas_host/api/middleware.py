@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from deepaas_host.api.keys import SETTINGS
 from deepaas_host.errors import HostError, Overloaded, ShuttingDown
 
 __all__ = [
@@ -101,6 +102,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=500)
 
 
+def _model_of(request: web.Request) -> str | None:
+    """The model a request is about: routes of served models name it literally."""
+    name = request.match_info.get("name")
+    if name is not None:
+        return name
+    resource = request.match_info.route.resource
+    prefix = request.app[SETTINGS].base_path + "/v2/models/"
+    if resource is None or not resource.canonical.startswith(prefix):
+        return None
+    return resource.canonical[len(prefix) :].partition("/")[0] or None
+
+
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Honour or assign ``X-Request-ID`` and log one line per request."""
@@ -129,7 +142,7 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
                 (time.perf_counter() - start) * 1000,
                 extra={
                     "request_id": request_id,
-                    "model": request.match_info.get("name"),
+                    "model": _model_of(request),
                     "route": route.canonical if route is not None else None,
                     "status": status,
                     "latency_ms": round((time.perf_counter() - start) * 1000, 3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MediaRange", "choose_media_type", "parse_accept"]
+__all__ = ["MediaRange", "choose_media_type", "parse_accept", "prefer_header"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,16 @@ def choose_media_type(
         if best is None or rank > best:
             best, chosen = rank, media_type
     return chosen
+
+
+def prefer_header(requested: str, header: str | None, offered: Sequence[str]) -> str:
+    """The media type to send when the client also named one in an argument.
+
+    The argument stands unless the Accept header excludes it while allowing
+    another offered type: then the header decides, so a client never gets a
+    type it said it cannot take. (Swagger UI sends the form's default ``accept``
+    next to the Accept header picked in its "Media type" menu.)
+    """
+    if not header or choose_media_type(header, [requested]) is not None:
+        return requested
+    return choose_media_type(header, offered, requested) or requested

@@ -174,7 +174,12 @@ def _fields_schema(
         properties[name] = prop
         if field.required:
             required.append(name)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    # unknown arguments are refused (422), so the spec must not allow them
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     return schema
@@ -236,19 +241,28 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _schema_name(schema: Any) -> str:
-    cls = schema if isinstance(schema, type) else type(schema)
-    name = cls.__name__
-    if name.endswith("Schema") and len(name) > len("Schema"):
-        name = name[: -len("Schema")]
-    if name in ("", "GeneratedSchema", "Generated", "Response"):
-        name = f"Inline{abs(hash(cls)) % 10**8}"
-    return name
+class _SchemaNames:
+    """Component names for nested schemas: the class name, or a numbered name for
+    schemas generated from dicts; stable for the same plugins and order."""
+
+    def __init__(self) -> None:
+        self._names: dict[type, str] = {}
+
+    def __call__(self, schema: Any) -> str:
+        cls = schema if isinstance(schema, type) else type(schema)
+        if cls not in self._names:
+            name = cls.__name__
+            if name.endswith("Schema") and len(name) > len("Schema"):
+                name = name[: -len("Schema")]
+            if name in ("", "Generated", "Response") or name in self._names.values():
+                name = f"Nested{len(self._names) + 1}"
+            self._names[cls] = name
+        return self._names[cls]
 
 
 def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[str, Any]:
     """Build the OpenAPI 3 document for ``models`` under ``settings.base_path``."""
-    ma = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    ma = MarshmallowPlugin(schema_name_resolver=_SchemaNames())
     spec = APISpec(
         title="deepaas-host",
         version=__version__,

@@ -1,5 +1,8 @@
 """Reading a request's arguments: query string, urlencoded or multipart form, JSON.
 
+An empty value in a query string or form counts as not given (browsers send
+every form field); JSON bodies are taken as they are.
+
 Files in a multipart body are streamed to temporary files (never held in memory)
 and handed to the model as :class:`~deepaas_host.model.v2.UploadedFile`. The
 caller owns the returned paths and deletes them whatever happens.
@@ -114,6 +117,11 @@ async def _read_multipart(
                         if total > limit:
                             raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
                         fh.write(chunk)
+                if not part.filename and path.stat().st_size == 0:
+                    # A browser's empty file input: no file was chosen.
+                    path.unlink()
+                    parsed.uploads.remove(path)
+                    continue
                 ctype = part.headers.get("Content-Type", "application/octet-stream")
                 raw.add(name, UploadedFile(name, str(path), ctype, part.filename))
             else:
@@ -205,6 +213,9 @@ async def parse_arguments(
     raw: MultiDict[Any] = MultiDict(request.query)
     try:
         json_args = await _read_body(request, raw, parsed, upload_dir, limit)
+        # In a query string or form an empty value means "not given", as HTML
+        # forms (and Swagger UI) send every field, filled in or not.
+        raw = MultiDict((k, v) for k, v in raw.items() if v != "")
         explicit = frozenset(raw.keys()) | frozenset(json_args)
         for key, value in (defaults(explicit) if defaults else {}).items():
             if key not in explicit and key in spec.fields:

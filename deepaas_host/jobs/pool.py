@@ -71,11 +71,11 @@ class _Pending:
 class _Worker:
     slot: int
     process: multiprocessing.process.BaseProcess
-    writer: asyncio.StreamWriter
+    transport: asyncio.Transport
     ready: asyncio.Future[Ready]
     inflight: deque[_Pending] = field(default_factory=deque)
     cancelled: _Pending | None = None
-    reader_task: asyncio.Task[None] | None = None
+    exited: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -179,17 +179,16 @@ class WorkerPool:
             task.cancel()
         workers = list(self._workers.values())
         for w in workers:
-            w.writer.close()
+            w.transport.close()
         loop = asyncio.get_running_loop()
         for w in workers:
             await loop.run_in_executor(None, w.process.join, 2.0)
             if w.process.is_alive():
                 kill_process_tree(w.pid)
                 await loop.run_in_executor(None, w.process.join, 2.0)
-            if w.reader_task is not None:
-                w.reader_task.cancel()
+            if w.exited is not None:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await w.reader_task
+                    await w.exited
             for pending in w.inflight:
                 if not pending.future.done():
                     pending.future.set_exception(ShuttingDown("The host is shutting down."))
@@ -286,7 +285,7 @@ class WorkerPool:
             if pending.future.done():
                 continue
             w.inflight.append(pending)
-            w.writer.write(encode(pending.call))
+            w.transport.write(encode(pending.call))
             if pending.on_start is not None:
                 pending.on_start()
 
@@ -300,27 +299,20 @@ class WorkerPool:
         )
         await loop.run_in_executor(None, process.start)
         child_sock.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent_sock)
-        worker = _Worker(slot, process, writer, loop.create_future())
+        protocol = _FrameProtocol(self)
+        transport, _ = await loop.create_unix_connection(lambda: protocol, sock=parent_sock)
+        worker = _Worker(slot, process, transport, loop.create_future())
+        protocol.worker = worker
         self._workers[slot] = worker
-        worker.reader_task = asyncio.create_task(self._read(worker, reader))
         return worker
 
-    async def _read(self, w: _Worker, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                header = await reader.readexactly(HEADER.size)
-                (size,) = HEADER.unpack(header)
-                message = decode(await reader.readexactly(size))
-                if isinstance(message, Reply):
-                    self._on_reply(w, message)
-                elif isinstance(message, Progress):
-                    self._on_progress(w, message)
-                elif isinstance(message, Ready):
-                    self._on_ready(w, message)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        await self._on_exit(w)
+    def _dispatch(self, w: _Worker, message: object) -> None:
+        if isinstance(message, Reply):
+            self._on_reply(w, message)
+        elif isinstance(message, Progress):
+            self._on_progress(w, message)
+        elif isinstance(message, Ready):
+            self._on_ready(w, message)
 
     def _on_ready(self, w: _Worker, message: Ready) -> None:
         if message.error is not None:
@@ -359,7 +351,7 @@ class WorkerPool:
         how = _describe_exit(w.process.exitcode)
         if self._workers.get(w.slot) is w:
             del self._workers[w.slot]
-        w.writer.close()
+        w.transport.close()
         if not w.ready.done():
             w.ready.set_exception(HostError(f"A {self.name} worker {how} while starting."))
         elif w.ready.exception() is None and not self._closing:
@@ -368,11 +360,14 @@ class WorkerPool:
         w.inflight.clear()
         if inflight:
             first, rest = inflight[0], inflight[1:]
-            if w.cancelled is first:
+            # Done already when its caller was cancelled (a training job at shutdown).
+            if first.future.done():
+                pass
+            elif w.cancelled is first:
                 first.future.set_exception(CallCancelled("Cancelled while running."))
             elif self._closing:
                 first.future.set_exception(ShuttingDown("The host is shutting down."))
-            elif not first.future.done():
+            else:
                 first.future.set_exception(
                     WorkerCrashed(
                         f"The worker process running this call {how}; "
@@ -402,6 +397,35 @@ class WorkerPool:
                 log.error("replacement %s worker %d failed: %s", self.name, slot, exc)
                 delay = min(max(delay * 2, 0.5), 30.0)
                 kill_process_tree(worker.pid)
+
+
+class _FrameProtocol(asyncio.Protocol):
+    """Splits the worker's byte stream into messages without a task per read."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self.worker: _Worker | None = None
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        offset = 0
+        while len(buffer) - offset >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, offset)
+            end = offset + HEADER.size + size
+            if len(buffer) < end:
+                break
+            message = decode(bytes(buffer[offset + HEADER.size : end]))
+            offset = end
+            assert self.worker is not None
+            self.pool._dispatch(self.worker, message)
+        if offset:
+            del buffer[:offset]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.worker is not None:
+            self.worker.exited = asyncio.ensure_future(self.pool._on_exit(self.worker))
 
 
 def _as_host_error(reply: Reply, model: str) -> HostError:

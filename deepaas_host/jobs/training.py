@@ -111,7 +111,15 @@ class TrainingService:
         interrupted = await self.store.interrupt_running(INTERRUPTED)
         if interrupted:
             log.warning("%d training job(s) were interrupted by the last shutdown", interrupted)
-        for record in await self.store.pending():
+        pending = await self.store.pending()
+        # Directories of jobs that are not queued any more: the dead host was
+        # running them (or was killed while removing them).
+        queued = {record.id for record in pending}
+        if self.jobs_dir.is_dir():
+            for leftover in self.jobs_dir.iterdir():
+                if leftover.name not in queued:
+                    self._remove_dir(leftover.name)
+        for record in pending:
             if record.model in served:
                 self._start(record)
             else:
@@ -212,8 +220,11 @@ class TrainingService:
                 on_start=started,
                 on_progress=progress,
             )
+            # Taken now: the next queued job may be recorded as started while
+            # this one's last progress write is still pending.
+            ended = self.store.now()
             await writes.flush()
-            await self.store.finish(job_id, JobStatus.DONE, result=reply.value)
+            await self.store.finish(job_id, JobStatus.DONE, result=reply.value, finished_at=ended)
             log.info("training job %s of %s done", job_id, model)
         except CallCancelled:
             await writes.flush()
@@ -226,8 +237,9 @@ class TrainingService:
             if not keep_dir:
                 await self.store.finish(job_id, JobStatus.ERROR, error=INTERRUPTED)
         except HostError as exc:
+            ended = self.store.now()
             await writes.flush()
-            await self.store.finish(job_id, JobStatus.ERROR, error=exc.message)
+            await self.store.finish(job_id, JobStatus.ERROR, error=exc.message, finished_at=ended)
             log.warning("training job %s of %s failed: %s", job_id, model, exc.message)
         except Exception as exc:  # a bug of ours must still end the job
             log.exception("training job %s of %s", job_id, model)

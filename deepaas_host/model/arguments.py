@@ -69,6 +69,9 @@ def _normalize(original: fields.Field) -> fields.Field:
     if is_file_field(f):
         validators.append(_FileValidator())
     f.validators = validators
+    inner = getattr(f, "inner", None)
+    if isinstance(f, fields.List) and isinstance(inner, fields.Field):
+        f.inner = _normalize(inner)
     return f
 
 

@@ -177,6 +177,8 @@ def load_plugins(
         ]
         if failed and not skip_broken:
             raise failed[0]
+        for error in failed:
+            log.error("skipping broken plugin: %s", error.message)
         selected = [known[n] for n in dict.fromkeys(names) if n in known]
     loaded: list[LoadedPlugin] = []
     for info in selected:

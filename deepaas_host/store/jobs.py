@@ -172,6 +172,10 @@ class JobStore:
     def history_limit(self) -> int:
         return self._history_limit
 
+    def now(self) -> float:
+        """The current time on the store's clock (unix seconds)."""
+        return self._clock()
+
     async def close(self) -> None:
         """Release the connections if this store opened them."""
         if self._owns_engine:
@@ -286,11 +290,13 @@ class JobStore:
         *,
         result: Any = None,
         error: str | None = None,
+        finished_at: float | None = None,
     ) -> JobRecord:
         """Put the job in the final ``status`` and return the stored record.
 
         A job that is already final keeps its state: a cancelled job stays
-        cancelled when the worker's result arrives afterwards.
+        cancelled when the worker's result arrives afterwards. ``finished_at``
+        is when the job ended (see :meth:`now`); by default, now.
 
         Raises ``ValueError`` if ``status`` is not final and ``KeyError`` if
         there is no such job (never created, or pruned from the history).
@@ -306,7 +312,7 @@ class JobStore:
             )
             .values(
                 status=status.value,
-                finished_at=self._clock(),
+                finished_at=self._clock() if finished_at is None else finished_at,
                 result=None if result is None else _dumps(result),
                 error=error,
             )

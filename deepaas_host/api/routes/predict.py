@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from deepaas_host.api.keys import PREDICT_POOL, SETTINGS, UPLOAD_DIR
-from deepaas_host.api.negotiation import choose_media_type
+from deepaas_host.api.negotiation import choose_media_type, prefer_header
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.errors import HostError, NotAcceptable
 from deepaas_host.model.outputs import Outcome
@@ -64,7 +64,12 @@ def predict_handler(model: ModelWrapper) -> Handler:
             defaults=negotiate(request),
         )
         try:
-            accept = parsed.values.get("accept") if spec.accept else None
+            accept = None
+            if spec.accept:
+                accept = parsed.values.get("accept")
+                if "accept" in parsed.explicit and isinstance(accept, str):
+                    accept = prefer_header(accept, request.headers.get("Accept"), spec.accept)
+                    parsed.values["accept"] = accept
             reply = await app[PREDICT_POOL].call(
                 model.name, "predict", parsed.values, accept=accept
             )

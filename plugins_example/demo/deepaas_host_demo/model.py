@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -206,7 +208,8 @@ class DemoModel(BaseModel):
             "scale": scale,
             "flag": flag,
             "tags": list(tags) if tags is not None else None,
-            "values": [scale * (i + 1) / count for i in range(count)],
+            # (i + 1) / count is at most 1, so a finite scale never overflows to inf
+            "values": [scale * ((i + 1) / count) for i in range(count)],
             "data": describe_file(data) if data is not None else None,
             "accept": accept,
             "sleep": sleep,
@@ -256,6 +259,13 @@ class DemoModel(BaseModel):
                 load_default=None,
                 metadata={"description": "Optional training data; its size is used."},
             ),
+            "helper_process": fields.Bool(
+                load_default=False,
+                metadata={
+                    "description": "Run a helper child process during training "
+                    "(as data loaders do); cancelling stops it too."
+                },
+            ),
         }
 
     def train(
@@ -265,6 +275,7 @@ class DemoModel(BaseModel):
         duration: float = 3.0,
         fail: bool = False,
         data: UploadedFile | None = None,
+        helper_process: bool = False,
     ) -> dict[str, Any]:
         """Sleep ``duration / epochs`` per epoch, reporting progress; return metrics.
 
@@ -274,12 +285,25 @@ class DemoModel(BaseModel):
         started = time.monotonic()
         data_info = describe_file(data) if data is not None else None
         data_bytes = data_info["size"] if data_info is not None else None
-        report_progress(0.0, f"starting: {epochs} epochs, data_bytes={data_bytes}")
+        helper = None
+        if helper_process:
+            helper = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(600)"],
+                stdin=subprocess.DEVNULL,
+            )
+        # Every report names the helper, so a client can always find it.
+        suffix = f", helper_pid={helper.pid}" if helper is not None else ""
+        report_progress(0.0, f"starting: {epochs} epochs, data_bytes={data_bytes}{suffix}")
         loss = 1.0
-        for epoch in range(1, epochs + 1):
-            time.sleep(duration / epochs)
-            loss = 1.0 / (1.0 + epoch)
-            report_progress(epoch / epochs, f"epoch {epoch}/{epochs} loss={loss:.4f}")
+        try:
+            for epoch in range(1, epochs + 1):
+                time.sleep(duration / epochs)
+                loss = 1.0 / (1.0 + epoch)
+                report_progress(epoch / epochs, f"epoch {epoch}/{epochs} loss={loss:.4f}{suffix}")
+        finally:
+            if helper is not None:
+                helper.kill()
+                helper.wait()
         if fail:
             raise RuntimeError(
                 f"demo training failure requested with fail=True after {epochs} epochs"
