@@ -81,7 +81,7 @@ def test_toml_file(tmp_path: Path) -> None:
     config = tmp_path / "host.toml"
     config.write_text(
         'listen_port = 8081\nmodels = ["demo"]\nworkers = 3\nmax_body_size = "50M"\n'
-        "warm = false\nbase-path = \"/api/\"\n"
+        'warm = false\nbase-path = "/api/"\n'
     )
     settings = Settings.load(environ={}, config_file=config)
     assert settings.listen_port == 8081
@@ -96,7 +96,9 @@ def test_flags_beat_the_environment_which_beats_the_file(tmp_path: Path) -> None
     config = tmp_path / "host.toml"
     config.write_text("workers = 3\nqueue_size = 7\ntrain_workers = 2\n")
     environ = {"DEEPAAS_HOST_WORKERS": "4", "DEEPAAS_HOST_QUEUE_SIZE": "8"}
-    settings = Settings.load({"workers": 5, "queue_size": None}, environ=environ, config_file=config)
+    settings = Settings.load(
+        {"workers": 5, "queue_size": None}, environ=environ, config_file=config
+    )
     assert settings.workers == 5  # flag
     assert settings.queue_size == 8  # environment (the flag was not given)
     assert settings.train_workers == 2  # file
@@ -158,3 +160,15 @@ def test_the_database_defaults_to_a_file_in_the_data_dir(tmp_path: Path) -> None
     assert Settings(data_dir=tmp_path, database_url="postgresql+asyncpg://db/x").db_url == (
         "postgresql+asyncpg://db/x"
     )
+
+
+@pytest.mark.parametrize(("value", "shown"), [("2.5", "2.5"), ("true", "True")])
+def test_a_number_setting_in_toml_must_be_a_whole_number(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    config = tmp_path / "host.toml"
+    config.write_text(f"workers = {value}\n")
+    with pytest.raises(SettingsError, match=rf"'workers' from {config}: not an integer: {shown}"):
+        Settings.load(environ={}, config_file=config)
+    config.write_text("workers = 2.0\n")
+    assert Settings.load(environ={}, config_file=config).workers == 2

@@ -1,7 +1,7 @@
 """Databases for the store tests: a SQLite file, and a throw-away PostgreSQL database.
 
 The PostgreSQL server defaults to the local one (trust auth); point
-``DEEPAAS_HOST_TEST_POSTGRES`` at another server as ``postgresql://user@host:port/db``
+``DEEPAAS_TEST_POSTGRES`` at another server as ``postgresql://user@host:port/db``
 (the database is only used to create and drop a scratch database).
 """
 
@@ -47,7 +47,7 @@ async def postgres_url() -> AsyncIterator[str]:
         import asyncpg  # type: ignore[import-untyped]
     except ImportError:
         pytest.fail("asyncpg is not installed: pip install asyncpg")
-    server = make_url(os.environ.get("DEEPAAS_HOST_TEST_POSTGRES", DEFAULT_POSTGRES))
+    server = make_url(os.environ.get("DEEPAAS_TEST_POSTGRES", DEFAULT_POSTGRES))
     admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         admin = await asyncpg.connect(admin_dsn, timeout=10)
@@ -55,7 +55,7 @@ async def postgres_url() -> AsyncIterator[str]:
         pytest.fail(
             f"PostgreSQL at {server.render_as_string()} is unreachable "
             f"({type(exc).__name__}: {exc}); start it or set "
-            "DEEPAAS_HOST_TEST_POSTGRES"
+            "DEEPAAS_TEST_POSTGRES"
         )
     name = f"deepaas_host_test_{uuid.uuid4().hex[:12]}"
     try:
