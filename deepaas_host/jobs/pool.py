@@ -287,7 +287,9 @@ class WorkerPool:
             w.inflight.append(pending)
             w.transport.write(encode(pending.call))
             if pending.on_start is not None:
-                pending.on_start()
+                # After the wake-up of whoever awaited the reply that freed this
+                # slot: the previous call is seen to end before this one starts.
+                asyncio.get_running_loop().call_soon(pending.on_start)
 
     async def _spawn(self, slot: int) -> _Worker:
         loop = asyncio.get_running_loop()

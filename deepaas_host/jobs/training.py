@@ -200,7 +200,8 @@ class TrainingService:
 
         def started() -> None:
             log.info("training job %s of %s started", job_id, model)
-            writes.add(lambda: self.store.mark_running(job_id))
+            began = self.store.now()  # now, not when the queued write gets to run
+            writes.add(lambda: self.store.mark_running(job_id, started_at=began))
 
         def progress(fraction: float | None, message: str) -> None:
             nonlocal last_progress

@@ -248,8 +248,8 @@ class JobStore:
         )
         return await self._fetch(query)
 
-    async def mark_running(self, job_id: str) -> None:
-        """Mark a queued job as running from now.
+    async def mark_running(self, job_id: str, *, started_at: float | None = None) -> None:
+        """Mark a queued job as running from ``started_at`` (default: now).
 
         A job that is no longer queued (cancelled meanwhile, say) is left as it is.
         """
@@ -259,7 +259,10 @@ class JobStore:
                 jobs_table.c.id == job_id,
                 jobs_table.c.status == JobStatus.QUEUED.value,
             )
-            .values(status=JobStatus.RUNNING.value, started_at=self._clock())
+            .values(
+                status=JobStatus.RUNNING.value,
+                started_at=self._clock() if started_at is None else started_at,
+            )
         )
         async with self._engine.begin() as conn:
             await conn.execute(query)
