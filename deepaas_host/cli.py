@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from deepaas_host import __version__
+from deepaas_host import __version__, tokens_cli
 from deepaas_host.errors import ArgumentError, HostError
 from deepaas_host.settings import Settings, SettingsError
 
@@ -104,13 +104,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict calls that may wait for a worker before 503 (default 256)",
     )
     run.add_argument(
+        "--max-loaded-versions",
+        type=int,
+        metavar="N",
+        help="model versions each predict worker keeps loaded, least recently used "
+        "released first (default 2)",
+    )
+    run.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="where jobs and uploads live (default ~/.local/share/deepaas-host)",
+        help="where jobs, versions and uploads live (default ~/.local/share/deepaas-host)",
     )
     run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    run.add_argument(
+        "--insecure",
+        action="store_const",
+        const=True,
+        default=None,
+        help="serve without access tokens on an address other than loopback",
+    )
 
+    tokens_cli.add_parser(sub)
     sub.add_parser("list", help="list installed plugins without importing them").add_argument(
         "--json", action="store_true", help="print JSON"
     )
@@ -131,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("model", help="plugin name")
         p.add_argument("-o", "--output", metavar="FILE", help="write the answer to FILE")
         p.add_argument("--no-warm", dest="warm", action="store_false", help="skip warm()")
+    from deepaas_host import remote_cli
+
+    remote_cli.add_parser(sub)
     return parser
 
 
@@ -149,9 +167,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         "docs",
         "max_body_size",
         "queue_size",
+        "max_loaded_versions",
         "data_dir",
         "log_level",
         "log_format",
+        "insecure",
     )
     overrides: dict[str, Any] = {n: getattr(args, n, None) for n in names}
     return Settings.load(overrides, config_file=getattr(args, "config", None))
@@ -246,13 +266,19 @@ def _cmd_local(args: argparse.Namespace, rest: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if rest and args.command not in ("predict", "train"):
+    if rest and args.command not in ("predict", "train", "remote"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "list":
             return _cmd_list(args)
+        if args.command == "token":
+            return tokens_cli.run(args)
+        if args.command == "remote":
+            from deepaas_host import remote_cli
+
+            return remote_cli.run(args, rest)
         if args.command == "openapi":
             return _cmd_openapi(args)
         return _cmd_local(args, rest)

@@ -5,16 +5,22 @@
     HostError (500)
     ├── BadRequest (400)
     │   └── MalformedBody (400)
+    ├── AuthenticationError (401)      missing, unknown or revoked access token
+    ├── PermissionDenied (403)         the token's scope does not cover the route
     ├── NotFound (404)
     │   ├── ModelNotFound (404)
-    │   └── JobNotFound (404)
+    │   ├── JobNotFound (404)
+    │   ├── TokenNotFound (404)
+    │   └── VersionNotFound (404)
     ├── MethodNotAllowed (405)
     ├── NotAcceptable (406)
     ├── Conflict (409)
+    │   └── ModelAlreadyExists (409)   a version name that exists, without force
     ├── PayloadTooLarge (413)
     ├── ArgumentError (422)            bad arguments; ``details`` names each field
     ├── ModelError (500)               the plugin raised; names the exception type
     ├── ResponseValidationError (500)  the plugin's output breaks its own schema
+    ├── VersionLoadError (500)         a version's artifact is missing/corrupt or load() failed
     ├── WorkerCrashed (502)            the worker process died during the call
     ├── Overloaded (503)               queue full; rendered with ``Retry-After``
     ├── ShuttingDown (503)
@@ -30,21 +36,27 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ArgumentError",
+    "AuthenticationError",
     "BadRequest",
     "Conflict",
     "HostError",
     "JobNotFound",
     "MalformedBody",
     "MethodNotAllowed",
+    "ModelAlreadyExists",
     "ModelError",
     "ModelNotFound",
     "NotAcceptable",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
+    "PermissionDenied",
     "PluginLoadError",
     "ResponseValidationError",
     "ShuttingDown",
+    "TokenNotFound",
+    "VersionLoadError",
+    "VersionNotFound",
     "WorkerCrashed",
 ]
 
@@ -83,6 +95,22 @@ class MalformedBody(BadRequest):
     """The body cannot be parsed (broken multipart, invalid JSON, …)."""
 
 
+class AuthenticationError(HostError):
+    """No valid access token; ``challenge`` is sent as ``WWW-Authenticate``."""
+
+    status = 401
+
+    def __init__(self, message: str, *, challenge: str = "Bearer", details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.challenge = challenge
+
+
+class PermissionDenied(HostError):
+    """The access token is valid but its scope does not cover the route."""
+
+    status = 403
+
+
 class NotFound(HostError):
     status = 404
 
@@ -97,6 +125,16 @@ class JobNotFound(NotFound):
         super().__init__(f"Model {model!r} has no training job {job_id!r}.")
 
 
+class VersionNotFound(NotFound):
+    def __init__(self, model: str, version: str) -> None:
+        super().__init__(f"Model {model!r} has no version {version!r}.")
+
+
+class TokenNotFound(NotFound):
+    def __init__(self, id_or_name: str) -> None:
+        super().__init__(f"No access token has the id or name {id_or_name!r}.")
+
+
 class MethodNotAllowed(HostError):
     status = 405
 
@@ -107,6 +145,13 @@ class NotAcceptable(HostError):
 
 class Conflict(HostError):
     status = 409
+
+
+class ModelAlreadyExists(Conflict):
+    def __init__(self, model: str, version: str) -> None:
+        super().__init__(
+            f"Model {model!r} already has a version {version!r}; send force=true to replace it."
+        )
 
 
 class PayloadTooLarge(HostError):
@@ -134,6 +179,10 @@ class ModelError(HostError):
 
 class ResponseValidationError(HostError):
     """The plugin's output does not match the response schema it declared."""
+
+
+class VersionLoadError(HostError):
+    """A version could not be loaded; the message names the version and the cause."""
 
 
 class WorkerCrashed(HostError):

@@ -63,12 +63,15 @@ class Settings:
     docs: bool = True
     max_body_size: int = 100 << 20
     queue_size: int = 256
+    max_loaded_versions: int = 2
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""
     history_limit: int = 100
     shutdown_timeout: float = 10.0
     log_level: str = "INFO"
     log_format: str = "text"
+    # Serve without access tokens on an address other than loopback.
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         base = self.base_path.strip()

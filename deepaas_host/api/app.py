@@ -10,18 +10,23 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from deepaas_host.api import keys
+from deepaas_host.api.auth import auth_context, auth_middleware
 from deepaas_host.api.middleware import error_middleware, request_log_middleware
 from deepaas_host.api.openapi import build_openapi
 from deepaas_host.api.routes import docs, health, meta
 from deepaas_host.api.routes.predict import predict_handler
 from deepaas_host.api.routes.train import train_handlers
+from deepaas_host.api.routes.versions import version_routes
 from deepaas_host.errors import HostError, ModelNotFound
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.jobs.training import TrainingService
 from deepaas_host.model.discovery import LoadedPlugin, load_plugins
 from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.registry.artifacts import ArtifactStore
+from deepaas_host.registry.service import VersionService
 from deepaas_host.settings import Settings
-from deepaas_host.store import JobStore
+from deepaas_host.store import JobStore, create_schema, open_engine
+from deepaas_host.store.versions import VersionStore
 
 __all__ = ["create_app", "load_models"]
 
@@ -85,6 +90,7 @@ def _add_model_routes(
             app.router.add_get(f"{base}/train/", handlers["list"], allow_head=False)
             app.router.add_get(f"{base}/train/{{job_id}}", handlers["get"], allow_head=False)
             app.router.add_delete(f"{base}/train/{{job_id}}", handlers["cancel"])
+    app.add_routes(version_routes(p))
     app.router.add_route("*", f"{p}/v2/models/{{name}}/{{rest:.*}}", _unknown_model)
 
 
@@ -98,23 +104,34 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     upload_dir.mkdir(parents=True, exist_ok=True)
     app[keys.UPLOAD_DIR] = str(upload_dir)
 
-    store: JobStore | None = None
+    engine = None
     pools: list[WorkerPool] = []
     training: TrainingService | None = None
     trainable = [m.info for m in models.values() if m.can_train]
+    predict_pool = None
     if settings.predict and plugins:
-        pool = WorkerPool(
+        predict_pool = WorkerPool(
             plugins,
             name="predict",
             size=settings.workers,
             max_queue=settings.queue_size,
             warm=settings.warm,
+            max_loaded=settings.max_loaded_versions,
         )
-        app[keys.PREDICT_POOL] = pool
-        pools.append(pool)
+        app[keys.PREDICT_POOL] = predict_pool
+        pools.append(predict_pool)
     try:
+        engine = await open_engine(settings.db_url)
+        await create_schema(engine)
+        registry = VersionService(
+            VersionStore(engine),
+            ArtifactStore(settings.data_dir / "artifacts"),
+            models,
+            predict_pool,
+        )
+        app[keys.REGISTRY] = registry
         if settings.train and trainable:
-            store = await JobStore.open(settings.db_url, history_limit=settings.history_limit)
+            store = JobStore(engine, history_limit=settings.history_limit)
             train_pool = WorkerPool(
                 trainable,
                 name="train",
@@ -124,7 +141,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 warm=settings.warm,
             )
             pools.append(train_pool)
-            training = TrainingService(store, train_pool, settings.data_dir / "jobs")
+            training = TrainingService(store, train_pool, settings.data_dir / "jobs", registry)
             app[keys.TRAINING] = training
         startup = asyncio.create_task(_start(pools, training, {m.name for m in trainable}))
         app[keys.STARTUP] = startup
@@ -138,8 +155,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if training is not None:
             await training.close()
             await training.pool.close(grace=0)
-        if store is not None:
-            await store.close()
+        if engine is not None:
+            await engine.dispose()
         shutil.rmtree(upload_dir, ignore_errors=True)
 
 
@@ -169,7 +186,7 @@ def create_app(
     settings = settings or Settings.load()
     models = load_models(settings, plugins)
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware],
+        middlewares=[request_log_middleware, error_middleware, auth_middleware],
         client_max_size=settings.max_body_size,
     )
     app[keys.SETTINGS] = settings
@@ -181,5 +198,6 @@ def create_app(
         app[docs.SPEC] = build_openapi(settings, models.values())
         app.add_routes(docs.routes(p))
     _add_model_routes(app, settings, models)
+    app.cleanup_ctx.append(auth_context)  # first: refuse to start before workers do
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -9,11 +9,13 @@ from aiohttp import web
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.jobs.training import TrainingService
 from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.registry.service import VersionService
 from deepaas_host.settings import Settings
 
 __all__ = [
     "MODELS",
     "PREDICT_POOL",
+    "REGISTRY",
     "SETTINGS",
     "STARTUP",
     "TRAINING",
@@ -24,5 +26,6 @@ SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", dict[str, ModelWrapper])
 PREDICT_POOL = web.AppKey("predict_pool", WorkerPool)
 TRAINING = web.AppKey("training", TrainingService)
+REGISTRY = web.AppKey("registry", VersionService)
 STARTUP = web.AppKey("startup", asyncio.Task[None])
 UPLOAD_DIR = web.AppKey("upload_dir", str)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from deepaas_host.api.keys import SETTINGS
-from deepaas_host.errors import HostError, Overloaded, ShuttingDown
+from deepaas_host.errors import AuthenticationError, HostError, Overloaded, ShuttingDown
 
 __all__ = [
     "REQUEST_ID",
@@ -50,6 +50,8 @@ def json_error(exc: HostError, request_id: str | None = None) -> web.Response:
     headers = {}
     if isinstance(exc, Overloaded | ShuttingDown):
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = exc.challenge
     return web.json_response(body, status=exc.status, headers=headers, dumps=_dumps)
 
 

@@ -15,6 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 
 from deepaas_host import __version__
+from deepaas_host.api.auth import document_security
 from deepaas_host.jobs.states import JobStatus
 from deepaas_host.model.arguments import ArgumentSpec, is_file_field
 from deepaas_host.model.discovery import quiet_legacy_warnings
@@ -121,6 +122,11 @@ def _components(spec: APISpec) -> None:
                 "result": {"nullable": True},
                 "error": {"type": "string", "nullable": True},
                 "href": {"type": "string", "format": "uri"},
+                "version": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Version the job produced (single-job view)",
+                },
             },
             "required": [
                 "id",
@@ -131,6 +137,32 @@ def _components(spec: APISpec) -> None:
                 "created",
                 "href",
             ],
+        },
+    )
+    spec.components.schema(
+        "Version",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "model": {"type": "string"},
+                "name": {"type": "string"},
+                "engine": {"type": "string"},
+                "description": {"type": "string", "nullable": True},
+                "source": {"type": "string", "enum": ["upload", "training"]},
+                "job_id": {"type": "string", "nullable": True},
+                "created": {"type": "string", "format": "date-time"},
+                "updated": {"type": "string", "format": "date-time"},
+                "filename": {"type": "string"},
+                "size": {"type": "integer"},
+                "sha256": {"type": "string"},
+                "metrics": {"type": "object", "nullable": True, "additionalProperties": True},
+                "default": {"type": "boolean"},
+                "loaded": {"type": "boolean", "description": "Loaded in a predict worker"},
+                "href": {"type": "string", "format": "uri"},
+                "download": {"type": "string", "format": "uri"},
+            },
+            "required": ["id", "model", "name", "engine", "source", "size", "sha256", "href"],
         },
     )
     spec.components.schema(
@@ -262,6 +294,7 @@ class _SchemaNames:
 
 def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[str, Any]:
     """Build the OpenAPI 3 document for ``models`` under ``settings.base_path``."""
+    models = list(models)
     ma = MarshmallowPlugin(schema_name_resolver=_SchemaNames())
     spec = APISpec(
         title="deepaas-host",
@@ -404,11 +437,13 @@ def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[st
                             "operationId": f"predict_{model.name}",
                             "tags": [tag],
                             "requestBody": _request_body(ma, model.predict_args),
+                            "parameters": _version_parameter(model),
                             "responses": {
                                 "200": _predict_response(spec, model),
                                 **_error_responses(
                                     [
                                         "400",
+                                        "404",
                                         "406",
                                         "413",
                                         "415",
@@ -477,4 +512,147 @@ def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[st
                         },
                     },
                 )
-    return spec.to_dict()
+        for model in models:
+            _version_paths(spec, f"{p}/v2/models/{model.name}", model.name)
+    return document_security(spec.to_dict(), p)
+
+
+def _version_parameter(model: ModelWrapper) -> list[dict[str, Any]]:
+    if "version" in model.predict_args.fields:
+        return []
+    return [
+        {
+            "name": "version",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Version to predict with (default: the model's default version,"
+            " for models that can load versions)",
+        }
+    ]
+
+
+def _version_paths(spec: APISpec, base: str, tag: str) -> None:
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    doc = _json(_ref("Version"), "The version")
+    upload = {
+        "type": "object",
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "The artifact"},
+            "engine": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.+-]{1,64}$",
+                "description": "Artifact format, e.g. onnx, pickle, joblib, river, custom",
+            },
+            "version": {"type": "string", "description": "Name; generated (v1, v2, …) if absent"},
+            "description": {"type": "string"},
+            "force": {"type": "boolean", "default": False, "description": "Replace if it exists"},
+        },
+        "required": ["file", "engine"],
+        "additionalProperties": False,
+    }
+    spec.path(
+        path=f"{base}/versions/",
+        operations={
+            "post": {
+                "summary": f"Upload a version of {tag}",
+                "operationId": f"upload_version_{tag}",
+                "tags": [tag],
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": upload}},
+                },
+                "responses": {
+                    "201": _json(_ref("Version"), "Created"),
+                    "200": _json(_ref("Version"), "Replaced (force)"),
+                    **_error_responses(["400", "404", "409", "413", "422"]),
+                },
+            },
+            "get": {
+                "summary": f"Versions of {tag}, newest first",
+                "operationId": f"list_versions_{tag}",
+                "tags": [tag],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "versions": {"type": "array", "items": _ref("Version")},
+                                "default": {"type": "string", "nullable": True},
+                            },
+                            "required": ["versions", "default"],
+                        },
+                        "Versions",
+                    ),
+                    **_error_responses(["404"]),
+                },
+            },
+        },
+    )
+    spec.path(
+        path=f"{base}/versions/{{version}}",
+        operations={
+            "get": {
+                "summary": "A version",
+                "operationId": f"get_version_{tag}",
+                "tags": [tag],
+                "parameters": [version],
+                "responses": {"200": doc, **_error_responses(["404"])},
+            },
+            "delete": {
+                "summary": "Delete a version and its artifact",
+                "operationId": f"delete_version_{tag}",
+                "tags": [tag],
+                "parameters": [version],
+                "responses": {"200": doc, **_error_responses(["404"])},
+            },
+        },
+    )
+    spec.path(
+        path=f"{base}/versions/{{version}}/download",
+        operations={
+            "get": {
+                "summary": "Download the artifact (resumable with Range)",
+                "operationId": f"download_version_{tag}",
+                "tags": [tag],
+                "parameters": [version],
+                "responses": {
+                    "200": {
+                        "description": "The artifact; X-Checksum-SHA256 carries its sha256",
+                        "headers": {"X-Checksum-SHA256": {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    "206": {
+                        "description": "The requested byte range",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    **_error_responses(["404"]),
+                },
+            }
+        },
+    )
+    for action, summary in (
+        ("load", "Load the version in every predict worker"),
+        ("unload", "Release the version in every predict worker"),
+        ("default", "Make the version the model's default"),
+    ):
+        spec.path(
+            path=f"{base}/versions/{{version}}/{action}",
+            operations={
+                "post": {
+                    "summary": summary,
+                    "operationId": f"{action}_version_{tag}",
+                    "tags": [tag],
+                    "parameters": [version],
+                    "responses": {"200": doc, **_error_responses(["404", "422", "500"])},
+                }
+            },
+        )

@@ -46,6 +46,8 @@ class ParsedArguments:
     values: dict[str, Any] = field(default_factory=dict)
     uploads: list[Path] = field(default_factory=list)
     explicit: frozenset[str] = frozenset()
+    #: Host arguments taken out before the model's validation (``version``).
+    reserved: dict[str, str] = field(default_factory=dict)
 
     def cleanup(self) -> None:
         for path in self.uploads:
@@ -202,6 +204,7 @@ async def parse_arguments(
     upload_dir: str,
     limit: int,
     defaults: Callable[[frozenset[str]], dict[str, Any]] | None = None,
+    reserved: frozenset[str] = frozenset(),
 ) -> ParsedArguments:
     """Read and validate the arguments of ``request`` against ``spec``.
 
@@ -216,6 +219,11 @@ async def parse_arguments(
         # In a query string or form an empty value means "not given", as HTML
         # forms (and Swagger UI) send every field, filled in or not.
         raw = MultiDict((k, v) for k, v in raw.items() if v != "")
+        for key in reserved:
+            value = raw.popone(key, None)
+            value = json_args.pop(key, value)
+            if value is not None:
+                parsed.reserved[key] = str(value)
         explicit = frozenset(raw.keys()) | frozenset(json_args)
         for key, value in (defaults(explicit) if defaults else {}).items():
             if key not in explicit and key in spec.fields:

@@ -21,6 +21,7 @@ __all__ = [
     "Ready",
     "RemoteError",
     "Reply",
+    "VersionRef",
     "decode",
     "encode",
 ]
@@ -28,15 +29,30 @@ __all__ = [
 HEADER = struct.Struct("!I")
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A version's artifact as a worker needs it: where, and what it must hash to."""
+
+    name: str
+    path: str
+    sha256: str
+
+
 @dataclass(slots=True)
 class Call:
-    """Run ``method`` (``predict`` or ``train``) of ``model`` with ``kwargs``."""
+    """Run ``method`` of ``model`` with ``kwargs``.
+
+    Methods: ``predict`` (with ``version``: the version's loaded predictor),
+    ``train`` (writing artifacts to ``artifact_dir``), ``load`` and ``unload``.
+    """
 
     id: int
     model: str
     method: str
     kwargs: dict[str, Any]
     accept: str | None = None
+    version: VersionRef | None = None
+    artifact_dir: str | None = None
 
 
 @dataclass(slots=True)
@@ -57,6 +73,8 @@ class Reply:
     outcome: Outcome | None = None
     value: Any = None
     error: RemoteError | None = None
+    #: Versions of the call's model loaded in this worker after the call.
+    loaded: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from deepaas_host.errors import (
     Overloaded,
     ResponseValidationError,
     ShuttingDown,
+    VersionLoadError,
     WorkerCrashed,
 )
 from deepaas_host.jobs.messages import (
@@ -39,6 +40,7 @@ from deepaas_host.jobs.messages import (
     Progress,
     Ready,
     Reply,
+    VersionRef,
     decode,
     encode,
 )
@@ -74,6 +76,7 @@ class _Worker:
     transport: asyncio.Transport
     ready: asyncio.Future[Ready]
     inflight: deque[_Pending] = field(default_factory=deque)
+    loaded: dict[str, frozenset[str]] = field(default_factory=dict)
     cancelled: _Pending | None = None
     exited: asyncio.Task[None] | None = None
 
@@ -133,6 +136,7 @@ class WorkerPool:
         max_queue: int | None = 256,
         warm: bool = True,
         ready_timeout: float = 120.0,
+        max_loaded: int = 2,
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
@@ -143,6 +147,7 @@ class WorkerPool:
         self._max_queue = max_queue
         self._warm = warm
         self._ready_timeout = ready_timeout
+        self._max_loaded = max_loaded
         self._ctx = multiprocessing.get_context("spawn")
         self._ids = itertools.count(1)
         self._queue: deque[_Pending] = deque()
@@ -225,6 +230,8 @@ class WorkerPool:
         tag: str | None = None,
         on_start: Callable[[], None] | None = None,
         on_progress: ProgressHandler | None = None,
+        version: VersionRef | None = None,
+        artifact_dir: str | None = None,
     ) -> Reply:
         """Run one call in a worker; raises a HostError when it fails."""
         if self._closing:
@@ -235,7 +242,7 @@ class WorkerPool:
             )
         loop = asyncio.get_running_loop()
         pending = _Pending(
-            Call(next(self._ids), model, method, kwargs, accept),
+            Call(next(self._ids), model, method, kwargs, accept, version, artifact_dir),
             loop.create_future(),
             tag,
             on_start,
@@ -252,6 +259,37 @@ class WorkerPool:
         if reply.error is not None:
             raise _as_host_error(reply, model)
         return reply
+
+    async def broadcast(
+        self, model: str, method: str, kwargs: dict[str, Any], *, version: VersionRef | None = None
+    ) -> None:
+        """Run one call in every serving worker (load/unload); raise the first failure."""
+        if self._closing:
+            raise ShuttingDown("The host is shutting down.")
+        loop = asyncio.get_running_loop()
+        pendings = []
+        for w in list(self._workers.values()):
+            if not w.serving:
+                continue
+            pending = _Pending(
+                Call(next(self._ids), model, method, kwargs, None, version), loop.create_future()
+            )
+            w.inflight.append(pending)
+            w.transport.write(encode(pending.call))
+            pendings.append(pending)
+        replies = await asyncio.gather(*(p.future for p in pendings), return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+            if reply.error is not None:
+                raise _as_host_error(reply, model)
+
+    def loaded_versions(self, model: str) -> set[str]:
+        """Versions of ``model`` loaded in at least one worker."""
+        names: set[str] = set()
+        for w in self._workers.values():
+            names |= w.loaded.get(model, frozenset())
+        return names
 
     def cancel(self, tag: str) -> bool:
         """Cancel the call carrying ``tag``: drop it if queued, kill its worker if running."""
@@ -296,7 +334,7 @@ class WorkerPool:
         parent_sock, child_sock = socket.socketpair()
         process = self._ctx.Process(
             target=worker_main,
-            args=(child_sock, self._plugins, self._warm, os.getpid()),
+            args=(child_sock, self._plugins, self._warm, os.getpid(), self._max_loaded),
             name=f"deepaas-host-{self.name}-{slot}",
         )
         await loop.run_in_executor(None, process.start)
@@ -335,6 +373,8 @@ class WorkerPool:
         for pending in w.inflight:
             if pending.call.id == reply.id:
                 w.inflight.remove(pending)
+                if reply.loaded is not None:
+                    w.loaded[pending.call.model] = frozenset(reply.loaded)
                 if not pending.future.done():
                     pending.future.set_result(reply)
                 break
@@ -444,4 +484,6 @@ def _as_host_error(reply: Reply, model: str) -> HostError:
         return ModelError(error.type, error.message, model=model)
     if error.kind == "output":
         return ResponseValidationError(error.message, details=error.details)
+    if error.kind == "version":
+        return VersionLoadError(error.message)
     return HostError(f"{error.type}: {error.message}")

@@ -16,13 +16,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepaas_host.errors import HostError, JobNotFound, ShuttingDown
 from deepaas_host.jobs.pool import CallCancelled, WorkerPool
 from deepaas_host.jobs.states import FINAL_STATES, JobStatus
 from deepaas_host.model.v2 import UploadedFile
 from deepaas_host.store import JobRecord, JobStore
+
+if TYPE_CHECKING:
+    from deepaas_host.registry.service import VersionService
 
 __all__ = [
     "INTERRUPTED",
@@ -99,7 +102,14 @@ class _Serial:
 class TrainingService:
     """Accepts, runs, reports and cancels training jobs."""
 
-    def __init__(self, store: JobStore, pool: WorkerPool, jobs_dir: Path) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        pool: WorkerPool,
+        jobs_dir: Path,
+        registry: VersionService | None = None,
+    ) -> None:
+        self.registry = registry
         self.store = store
         self.pool = pool
         self.jobs_dir = jobs_dir
@@ -212,7 +222,9 @@ class TrainingService:
             writes.add(lambda: self.store.set_progress(job_id, fraction, message))
 
         keep_dir = False
+        artifacts = self.jobs_dir / job_id / "artifact"
         try:
+            await asyncio.to_thread(artifacts.mkdir, parents=True, exist_ok=True)
             reply = await self.pool.call(
                 model,
                 "train",
@@ -220,11 +232,16 @@ class TrainingService:
                 tag=job_id,
                 on_start=started,
                 on_progress=progress,
+                artifact_dir=str(artifacts),
             )
             # Taken now: the next queued job may be recorded as started while
             # this one's last progress write is still pending.
             ended = self.store.now()
             await writes.flush()
+            if self.registry is not None:
+                # Registered before the job reads done: a client that sees
+                # "done" finds the version.
+                await self.registry.register_training(model, job_id, artifacts, reply.value)
             await self.store.finish(job_id, JobStatus.DONE, result=reply.value, finished_at=ended)
             log.info("training job %s of %s done", job_id, model)
         except CallCancelled:

@@ -17,7 +17,9 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from deepaas_host.jobs.messages import (
@@ -27,6 +29,7 @@ from deepaas_host.jobs.messages import (
     Ready,
     RemoteError,
     Reply,
+    VersionRef,
     decode,
     encode,
 )
@@ -37,17 +40,25 @@ from deepaas_host.model.outputs import (
     render_output,
     response_schema_of,
 )
-from deepaas_host.model.v2 import reporting_progress_to
+from deepaas_host.model.v2 import reporting_progress_to, writing_artifacts_to
+from deepaas_host.registry.artifacts import sha256_of
 
 __all__ = ["worker_main"]
 
 log = logging.getLogger(__name__)
 
 
+class VersionLoadFailed(Exception):
+    """A version's artifact is missing, corrupt, or the plugin's load raised."""
+
+
 class _Runner:
-    def __init__(self, plugins: Sequence[PluginInfo]) -> None:
+    def __init__(self, plugins: Sequence[PluginInfo], max_loaded: int = 2) -> None:
         self.models: dict[str, Any] = {}
         self.schemas: dict[str, Any] = {}
+        self.max_loaded = max(1, max_loaded)
+        # (model, version, sha256) -> predictor, least recently used first
+        self.loaded: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         for info in plugins:
             model = load_plugin(info).model
             self.models[info.name] = model
@@ -61,37 +72,99 @@ class _Runner:
                 with quiet_legacy_warnings():
                     warm()
 
-    def run(self, call: Call, send: Any) -> Reply:
-        model = self.models[call.model]
-        method = getattr(model, call.method)
+    def loaded_names(self, model: str) -> tuple[str, ...]:
+        return tuple(name for (m, name, _) in self.loaded if m == model)
+
+    def _predictor(self, model_name: str, ref: VersionRef) -> Any:
+        key = (model_name, ref.name, ref.sha256)
+        if key in self.loaded:
+            self.loaded.move_to_end(key)
+            return self.loaded[key]
+        # Another artifact under the same name (force-replaced) is stale now.
+        for stale in [k for k in self.loaded if k[:2] == key[:2]]:
+            self._release(stale)
+        path = Path(ref.path)
+        if not path.is_file():
+            raise VersionLoadFailed(f"version {ref.name!r}: artifact file is missing")
+        if sha256_of(path) != ref.sha256:
+            raise VersionLoadFailed(
+                f"version {ref.name!r}: artifact checksum mismatch (the file is corrupt)"
+            )
+        load = getattr(self.models[model_name], "load", None)
+        if not callable(load):
+            raise VersionLoadFailed(f"model {model_name!r} cannot load versions (no load())")
         try:
-            if call.method == "train":
+            with quiet_legacy_warnings():
+                predictor = load(str(path))
+        except Exception as exc:
+            raise VersionLoadFailed(
+                f"version {ref.name!r}: load() raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(getattr(predictor, "predict", None)):
+            raise VersionLoadFailed(
+                f"version {ref.name!r}: load() returned {type(predictor).__name__}, "
+                "which has no predict()"
+            )
+        self.loaded[key] = predictor
+        while len(self.loaded) > self.max_loaded:
+            self._release(next(iter(self.loaded)))
+        return predictor
 
-                def progress(fraction: float | None, message: str) -> None:
-                    send(Progress(call.id, fraction, message))
+    def _release(self, key: tuple[str, str, str]) -> None:
+        predictor = self.loaded.pop(key)
+        unload = getattr(predictor, "unload", None)
+        if callable(unload):
+            try:
+                unload()
+            except Exception:
+                log.exception("unload of %s %s raised", key[0], key[1])
 
-                with reporting_progress_to(progress):
-                    result = method(**call.kwargs)
-                value = json.loads(dumps(result))
-                return Reply(call.id, value=value)
-            result = method(**call.kwargs)
-            outcome = render_output(result, accept=call.accept, schema=self.schemas[call.model])
-            return Reply(call.id, outcome=outcome)
+    def _call(self, call: Call, send: Any) -> Reply:
+        model = self.models[call.model]
+        if call.method == "train":
+
+            def progress(fraction: float | None, message: str) -> None:
+                send(Progress(call.id, fraction, message))
+
+            with reporting_progress_to(progress), writing_artifacts_to(call.artifact_dir):
+                result = model.train(**call.kwargs)
+            return Reply(call.id, value=json.loads(dumps(result)))
+        if call.method == "load":
+            assert call.version is not None
+            self._predictor(call.model, call.version)
+            return Reply(call.id, value=True)
+        if call.method == "unload":
+            name = call.kwargs["version"]
+            for key in [k for k in self.loaded if k[0] == call.model and k[1] == name]:
+                self._release(key)
+            return Reply(call.id, value=True)
+        if call.version is not None:
+            result = self._predictor(call.model, call.version).predict(**call.kwargs)
+        else:
+            result = model.predict(**call.kwargs)
+        outcome = render_output(result, accept=call.accept, schema=self.schemas[call.model])
+        return Reply(call.id, outcome=outcome)
+
+    def run(self, call: Call, send: Any) -> Reply:
+        try:
+            reply = self._call(call, send)
+        except VersionLoadFailed as exc:
+            reply = Reply(call.id, error=RemoteError("version", "VersionLoadError", str(exc)))
         except OutputError as exc:
-            return Reply(
+            reply = Reply(
                 call.id,
                 error=RemoteError("output", "OutputError", str(exc), details=exc.details),
             )
         except Exception as exc:
-            return Reply(
+            reply = Reply(
                 call.id,
                 error=RemoteError(
-                    "model",
-                    type(exc).__name__,
-                    str(exc),
-                    traceback.format_exc(limit=20),
+                    "model", type(exc).__name__, str(exc), traceback.format_exc(limit=20)
                 ),
             )
+        if call.version is not None or call.method == "unload":
+            reply.loaded = self.loaded_names(call.model)
+        return reply
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -103,7 +176,11 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def worker_main(
-    sock: socket.socket, plugins: Sequence[PluginInfo], warm: bool, parent_pid: int
+    sock: socket.socket,
+    plugins: Sequence[PluginInfo],
+    warm: bool,
+    parent_pid: int,
+    max_loaded: int = 2,
 ) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -117,7 +194,7 @@ def worker_main(
             sock.sendall(frame)
 
     try:
-        runner = _Runner(plugins)
+        runner = _Runner(plugins, max_loaded)
         if warm:
             runner.warm()
     except BaseException as exc:

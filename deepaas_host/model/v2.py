@@ -41,8 +41,10 @@ __all__ = [
     "File",
     "ProgressCallback",
     "UploadedFile",
+    "artifact_dir",
     "report_progress",
     "reporting_progress_to",
+    "writing_artifacts_to",
 ]
 
 ProgressCallback = Callable[[float | None, str], None]
@@ -50,6 +52,43 @@ ProgressCallback = Callable[[float | None, str], None]
 _progress_sink: contextvars.ContextVar[ProgressCallback | None] = contextvars.ContextVar(
     "deepaas_host_progress_sink", default=None
 )
+
+
+_artifact_dir: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "deepaas_host_artifact_dir", default=None
+)
+
+
+def artifact_dir() -> str | None:
+    """Directory where the running training job writes the model it produced.
+
+    Whatever ``train`` writes there becomes a new version of the model when the
+    job ends well (one file is the artifact; several are zipped into one).
+    ``None`` outside a training job::
+
+        def train(epochs=10):
+            model = fit(epochs)
+            out = artifact_dir()
+            if out:
+                joblib.dump(model, os.path.join(out, "model.joblib"))
+            return {"accuracy": 0.97}
+    """
+    return _artifact_dir.get()
+
+
+class writing_artifacts_to:
+    """Context manager that sets :func:`artifact_dir` (the host uses it around ``train``)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._token: contextvars.Token[str | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _artifact_dir.set(self._path)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _artifact_dir.reset(self._token)
 
 
 class UploadedFile(NamedTuple):
@@ -202,3 +241,10 @@ class BaseModel(abc.ABC):
 
     # ``train`` is deliberately not declared: a plugin without it has no
     # training capability, and the host creates no train route for it.
+    #
+    # Versions are optional too. A plugin that defines ``load(path)`` can serve
+    # any version of its model: ``load`` gets the version's artifact file and
+    # returns an object with ``predict(**kwargs)`` (same arguments as the
+    # plugin's own predict) and, optionally, ``unload()``. Optional as well:
+    # ``engine`` (a string naming the artifact format of trained versions, e.g.
+    # "joblib") and ``generate_version_id(job_id, metrics)`` to name them.

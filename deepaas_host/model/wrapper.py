@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import marshmallow
@@ -25,6 +25,9 @@ class ModelWrapper:
     predict_args: ArgumentSpec
     train_args: ArgumentSpec | None
     response_schema: marshmallow.Schema | None
+    #: The plugin object itself (module, instance); its hooks run in workers,
+    #: only naming hooks such as ``generate_version_id`` run here.
+    plugin: Any = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -33,6 +36,11 @@ class ModelWrapper:
     @property
     def can_train(self) -> bool:
         return self.train_args is not None
+
+    @property
+    def supports_versions(self) -> bool:
+        """The plugin can load a version's artifact (it has ``load(path)``)."""
+        return callable(getattr(self.plugin, "load", None))
 
     @classmethod
     def from_plugin(cls, plugin: LoadedPlugin) -> ModelWrapper:
@@ -55,7 +63,7 @@ class ModelWrapper:
             raise PluginLoadError(
                 info.name, info.distribution, f"{type(exc).__name__}: {exc}"
             ) from exc
-        return cls(info, metadata, predict, train, schema)
+        return cls(info, metadata, predict, train, schema, obj)
 
 
 def _call_optional(obj: Any, method: str) -> Mapping[str, Any]:

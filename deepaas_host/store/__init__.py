@@ -10,13 +10,17 @@ from deepaas_host.store.db import (
     sqlite_url,
 )
 from deepaas_host.store.jobs import JobRecord, JobStore
+from deepaas_host.store.tokens import TokenRecord, TokenStore, tokens_table
 
 __all__ = [
     "JobRecord",
     "JobStore",
+    "TokenRecord",
+    "TokenStore",
     "create_schema",
     "jobs_table",
     "metadata",
     "open_engine",
     "sqlite_url",
+    "tokens_table",
 ]

@@ -105,6 +105,9 @@ def test_spec_has_exactly_the_served_routes(spec: dict[str, Any]) -> None:
         expected |= {f"/v2/models/{name}/", f"/v2/models/{name}/predict/"}
         if name in TRAINABLE:
             expected |= {f"/v2/models/{name}/train/", f"/v2/models/{name}/train/{{job_id}}"}
+        versions = f"/v2/models/{name}/versions/"
+        expected |= {versions, versions + "{version}", versions + "{version}/download"}
+        expected |= {versions + "{version}/" + a for a in ("load", "unload", "default")}
     assert set(spec["paths"]) == expected
     for name in EXAMPLE_MODELS:
         assert set(spec["paths"][f"/v2/models/{name}/predict/"]) == {"post"}

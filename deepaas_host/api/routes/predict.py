@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deepaas_host.api.keys import PREDICT_POOL, SETTINGS, UPLOAD_DIR
+from deepaas_host.api.keys import PREDICT_POOL, REGISTRY, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.negotiation import choose_media_type, prefer_header
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.errors import HostError, NotAcceptable
@@ -54,6 +54,9 @@ def predict_handler(model: ModelWrapper) -> Handler:
 
         return defaults
 
+    # ``version`` selects a model version unless the plugin has an argument of that name.
+    reserved = frozenset() if "version" in spec.fields else frozenset({"version"})
+
     async def handler(request: web.Request) -> web.StreamResponse:
         app = request.app
         parsed = await parse_arguments(
@@ -62,6 +65,7 @@ def predict_handler(model: ModelWrapper) -> Handler:
             upload_dir=app[UPLOAD_DIR],
             limit=app[SETTINGS].max_body_size,
             defaults=negotiate(request),
+            reserved=reserved,
         )
         try:
             accept = None
@@ -70,8 +74,13 @@ def predict_handler(model: ModelWrapper) -> Handler:
                 if "accept" in parsed.explicit and isinstance(accept, str):
                     accept = prefer_header(accept, request.headers.get("Accept"), spec.accept)
                     parsed.values["accept"] = accept
+            version = None
+            if REGISTRY in app and (model.supports_versions or "version" in parsed.reserved):
+                version = await app[REGISTRY].for_predict(
+                    model.name, parsed.reserved.get("version")
+                )
             reply = await app[PREDICT_POOL].call(
-                model.name, "predict", parsed.values, accept=accept
+                model.name, "predict", parsed.values, accept=accept, version=version
             )
             return outcome_response(reply.outcome)
         finally:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deepaas_host.api.keys import SETTINGS, TRAINING, UPLOAD_DIR
+from deepaas_host.api.keys import REGISTRY, SETTINGS, TRAINING, UPLOAD_DIR
 from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.jobs.training import public_arguments
@@ -49,7 +49,10 @@ def train_handlers(model: ModelWrapper) -> dict[str, Handler]:
 
     async def get_job(request: web.Request) -> web.Response:
         record = await request.app[TRAINING].get(model.name, request.match_info["job_id"])
-        return web.json_response(job_document(request, record))
+        body = job_document(request, record)
+        version = await request.app[REGISTRY].by_job(model.name, record.id)
+        body["version"] = version.name if version is not None else None
+        return web.json_response(body)
 
     async def cancel_job(request: web.Request) -> web.Response:
         record = await request.app[TRAINING].cancel(model.name, request.match_info["job_id"])

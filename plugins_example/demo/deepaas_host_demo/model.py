@@ -27,7 +27,13 @@ from typing import IO, Any
 
 from marshmallow import fields, validate
 
-from deepaas_host.model.v2 import BaseModel, File, UploadedFile, report_progress
+from deepaas_host.model.v2 import (
+    BaseModel,
+    File,
+    UploadedFile,
+    artifact_dir,
+    report_progress,
+)
 
 from . import __version__
 
@@ -308,7 +314,7 @@ class DemoModel(BaseModel):
             raise RuntimeError(
                 f"demo training failure requested with fail=True after {epochs} epochs"
             )
-        return {
+        metrics = {
             "epochs": epochs,
             "loss": loss,
             "accuracy": 1.0 - loss / 2.0,
@@ -317,3 +323,37 @@ class DemoModel(BaseModel):
             "elapsed": round(time.monotonic() - started, 3),
             "pid": os.getpid(),
         }
+        out = artifact_dir()
+        if out is not None:
+            # The "trained model": a JSON file that load() serves as a version.
+            with open(os.path.join(out, "demo-model.json"), "w") as fh:
+                json.dump({"epochs": epochs, "loss": loss}, fh)
+        return metrics
+
+    # -- versions ----------------------------------------------------------------
+
+    def load(self, path: str) -> DemoVersion:
+        """Serve a version: any JSON object; predictions then carry it as ``version``."""
+        with open(path, "rb") as fh:
+            content = json.loads(fh.read())
+        if not isinstance(content, dict):
+            raise ValueError(f"a demo version is a JSON object, not {type(content).__name__}")
+        return DemoVersion(self, content)
+
+
+class DemoVersion:
+    """A loaded version of the demo model."""
+
+    def __init__(self, model: DemoModel, content: dict[str, Any]) -> None:
+        self.model = model
+        self.content = content
+        self.loaded_pid = os.getpid()
+
+    def predict(self, **kwargs: Any) -> Any:
+        result = self.model.predict(**kwargs)
+        if isinstance(result, dict):
+            result = {**result, "version": self.content, "version_pid": self.loaded_pid}
+        return result
+
+    def unload(self) -> None:
+        self.content = {}

@@ -15,11 +15,12 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, fields, validate
 
-from deepaas_host.model.v2 import BaseModel, File, UploadedFile, report_progress
+from deepaas_host.model.v2 import BaseModel, File, UploadedFile, artifact_dir, report_progress
 
 from . import __version__
 
@@ -121,6 +122,8 @@ class IrisModel(BaseModel):
     """Random-forest classifier of iris species."""
 
     schema = Response
+    #: Format of the versions its training writes.
+    engine = "joblib"
 
     def __init__(self) -> None:
         """Create the model; the forest is fitted by :meth:`warm`."""
@@ -326,5 +329,27 @@ class IrisModel(BaseModel):
                 "random_state": random_state,
             },
         }
+        out = artifact_dir()
+        if out is not None:
+            import joblib
+
+            # Becomes a new version of the model, which load() can serve.
+            joblib.dump(model, Path(out) / "iris-forest.joblib")
         report_progress(1.0, f"done: accuracy {metrics['accuracy']:.3f}")
         return metrics
+
+    # -- versions --------------------------------------------------------------
+
+    def load(self, path: str) -> IrisModel:
+        """Load a trained (or uploaded) forest; the result predicts like this model."""
+        import joblib
+        from sklearn.datasets import load_iris
+        from sklearn.ensemble import RandomForestClassifier
+
+        forest = joblib.load(path)
+        if not isinstance(forest, RandomForestClassifier):
+            raise TypeError(f"expected a RandomForestClassifier, got {type(forest).__name__}")
+        predictor = IrisModel()
+        predictor._model = forest
+        predictor._classes = [str(name) for name in load_iris().target_names]
+        return predictor

@@ -1,0 +1,262 @@
+"""Versions of served models: upload, register from training, load, serve, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from deepaas_host.errors import (
+    ArgumentError,
+    ModelAlreadyExists,
+    ModelNotFound,
+    VersionLoadError,
+    VersionNotFound,
+)
+from deepaas_host.jobs.messages import VersionRef
+from deepaas_host.jobs.pool import WorkerPool
+from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.registry.artifacts import ArtifactStore
+from deepaas_host.store.versions import VersionExists, VersionRecord, VersionSource, VersionStore
+
+__all__ = ["VersionService"]
+
+log = logging.getLogger(__name__)
+
+
+class VersionService:
+    """The registry of every served model's versions."""
+
+    def __init__(
+        self,
+        store: VersionStore,
+        artifacts: ArtifactStore,
+        models: dict[str, ModelWrapper],
+        pool: WorkerPool | None,
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.models = models
+        self.pool = pool
+        self._lock = asyncio.Lock()  # name allocation and replacement are read-modify-write
+        # Default version per model, so a predict costs no query; every change
+        # goes through this service, which forgets the entry.
+        self._defaults: dict[str, VersionRecord | None] = {}
+
+    async def default(self, model: str) -> VersionRecord | None:
+        if model not in self._defaults:
+            self._defaults[model] = await self.store.default(model)
+        return self._defaults[model]
+
+    def require_model(self, name: str) -> ModelWrapper:
+        model = self.models.get(name)
+        if model is None:
+            raise ModelNotFound(name)
+        return model
+
+    async def get(self, model: str, name: str) -> VersionRecord:
+        self.require_model(model)
+        record = await self.store.get(model, name)
+        if record is None:
+            raise VersionNotFound(model, name)
+        return record
+
+    async def list(self, model: str) -> list[VersionRecord]:
+        self.require_model(model)
+        return await self.store.list(model)
+
+    async def default_name(self, model: str) -> str | None:
+        record = await self.default(model)
+        return record.name if record else None
+
+    def loaded(self, model: str) -> set[str]:
+        return self.pool.loaded_versions(model) if self.pool is not None else set()
+
+    def path(self, record: VersionRecord) -> Path:
+        return self.artifacts.path(record.key)
+
+    async def upload(
+        self,
+        model: str,
+        source: Path,
+        *,
+        filename: str,
+        engine: str,
+        name: str | None = None,
+        description: str | None = None,
+        force: bool = False,
+    ) -> tuple[VersionRecord, bool]:
+        """Store an uploaded artifact as a version; returns (record, created).
+
+        For a model that can load versions the artifact is loaded in a worker
+        first: one it cannot load is refused (422) and nothing is stored.
+        """
+        wrapper = self.require_model(model)
+        stored = await self.artifacts.put(model, source)
+        try:
+            async with self._lock:
+                name = name or await self.store.next_name(model)
+                current = await self.store.get(model, name)
+                if current is not None and not force:
+                    raise ModelAlreadyExists(model, name)
+                if wrapper.supports_versions and self.pool is not None:
+                    ref = VersionRef(name, str(self.artifacts.path(stored.key)), stored.sha256)
+                    try:
+                        await self.pool.call(model, "load", {}, version=ref)
+                    except VersionLoadError as exc:
+                        raise ArgumentError(
+                            f"Model {model!r} cannot load this file as version {name!r}.",
+                            details={"file": [exc.message]},
+                        ) from exc
+                if current is not None:
+                    record = await self.store.replace(
+                        current,
+                        filename=filename,
+                        key=stored.key,
+                        size=stored.size,
+                        sha256=stored.sha256,
+                        engine=engine,
+                        description=description,
+                    )
+                    await self.artifacts.delete(current.key)
+                    self._defaults.pop(model, None)
+                    return record, False
+                record = await self.store.add(
+                    model,
+                    name,
+                    engine=engine,
+                    filename=filename,
+                    key=stored.key,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    source=VersionSource.UPLOAD,
+                    description=description,
+                )
+                self._defaults.pop(model, None)
+                return record, True
+        except BaseException:
+            await self.artifacts.delete(stored.key)
+            raise
+
+    async def register_training(
+        self, model: str, job_id: str, artifact_dir: Path, metrics: Any
+    ) -> VersionRecord | None:
+        """Make what a training job wrote into a version (None if it wrote nothing)."""
+        files = await asyncio.to_thread(_files_in, artifact_dir)
+        if not files:
+            return None
+        wrapper = self.require_model(model)
+        if len(files) == 1:
+            source, filename = files[0], files[0].name
+        else:
+            source = Path(tempfile.mkstemp(dir=artifact_dir.parent, suffix=".zip")[1])
+            await asyncio.to_thread(_zip_dir, artifact_dir, source)
+            filename = f"{model}.zip"
+        stored = await self.artifacts.put(model, source)
+        async with self._lock:
+            name = _plugin_version_name(wrapper, job_id, metrics) or await self.store.next_name(
+                model
+            )
+            try:
+                record = await self.store.add(
+                    model,
+                    name,
+                    engine=str(getattr(wrapper.plugin, "engine", None) or "custom"),
+                    filename=filename,
+                    key=stored.key,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    source=VersionSource.TRAINING,
+                    job_id=job_id,
+                    metrics=metrics if isinstance(metrics, dict) else None,
+                )
+            except VersionExists:
+                await self.artifacts.delete(stored.key)
+                raise
+            self._defaults.pop(model, None)
+        log.info("training job %s registered version %s of %s", job_id, name, model)
+        return record
+
+    async def by_job(self, model: str, job_id: str) -> VersionRecord | None:
+        for record in await self.store.list(model):
+            if record.job_id == job_id:
+                return record
+        return None
+
+    async def delete(self, model: str, name: str) -> VersionRecord:
+        record = await self.get(model, name)
+        if self.pool is not None:
+            await self.pool.broadcast(model, "unload", {"version": name})
+        await self.store.delete(model, name)
+        self._defaults.pop(model, None)
+        await self.artifacts.delete(record.key)
+        return record
+
+    def ref(self, record: VersionRecord) -> VersionRef:
+        return VersionRef(record.name, str(self.path(record)), record.sha256)
+
+    def _require_loadable(self, model: str) -> None:
+        if not self.require_model(model).supports_versions:
+            raise ArgumentError(
+                f"Model {model!r} cannot serve versions.",
+                details={"version": [f"Model {model!r} has no load(); versions are stored only."]},
+            )
+
+    async def load(self, model: str, name: str) -> VersionRecord:
+        self._require_loadable(model)
+        record = await self.get(model, name)
+        if self.pool is not None:
+            await self.pool.broadcast(model, "load", {}, version=self.ref(record))
+        return record
+
+    async def unload(self, model: str, name: str) -> VersionRecord:
+        record = await self.get(model, name)
+        if self.pool is not None:
+            await self.pool.broadcast(model, "unload", {"version": name})
+        return record
+
+    async def set_default(self, model: str, name: str) -> VersionRecord:
+        record = await self.get(model, name)
+        await self.store.set_default(model, name)
+        self._defaults.pop(model, None)
+        return record
+
+    async def for_predict(self, model: str, name: str | None) -> VersionRef | None:
+        """The version a predict uses: the one asked for, else the default, else none."""
+        if name is not None:
+            self._require_loadable(model)
+            return self.ref(await self.get(model, name))
+        if not self.require_model(model).supports_versions:
+            return None
+        record = await self.default(model)
+        return self.ref(record) if record is not None else None
+
+
+def _files_in(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def _zip_dir(directory: Path, target: Path) -> None:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(directory))
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _plugin_version_name(wrapper: ModelWrapper, job_id: str, metrics: Any) -> str | None:
+    hook = getattr(wrapper.plugin, "generate_version_id", None)
+    if not callable(hook):
+        return None
+    try:
+        name = hook(job_id=job_id, metrics=metrics)
+    except Exception:
+        log.exception("generate_version_id of %s raised; using a generated name", wrapper.name)
+        return None
+    return str(name) if name else None
