@@ -24,18 +24,11 @@ from deepaas_host.client._progress import progress_bar
 from deepaas_host.client._transport import Transport
 from deepaas_host.client.downloader import safe_name
 from deepaas_host.client.errors import ChecksumMismatch
+from deepaas_host.registry.artifacts import sha256_of
 
 __all__ = ["DownloadJob", "describe", "filename_of", "sha256_of"]
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _complete(path: Path, size: int | None, sha256: str | None) -> bool:

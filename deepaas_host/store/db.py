@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 __all__ = [
     "DB_FILENAME",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "EngineStore",
     "create_schema",
     "jobs_table",
     "metadata",
@@ -109,3 +111,31 @@ async def create_schema(engine: AsyncEngine) -> None:
         # CREATE; a second pass finds them and does nothing.
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+
+
+class EngineStore:
+    """Base of the stores: an engine that is closed only by the store that opened it."""
+
+    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def close(self) -> None:
+        """Release the connections if this store opened them."""
+        if self._owns_engine:
+            await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

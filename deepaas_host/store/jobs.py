@@ -10,14 +10,13 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from deepaas_host.jobs.states import FINAL_STATES, JobStatus
-from deepaas_host.store.db import create_schema, jobs_table, open_engine
+from deepaas_host.store.db import EngineStore, create_schema, jobs_table, open_engine
 
 __all__ = ["JobRecord", "JobStore"]
 
@@ -116,7 +115,7 @@ def _record(row: sa.RowMapping) -> JobRecord:
 _COLUMNS = tuple(column for column in jobs_table.c if column.name != "seq")
 
 
-class JobStore:
+class JobStore(EngineStore):
     """Training job records in a SQL database.
 
     Open one with :meth:`open` (it owns its engine and creates the tables), or
@@ -142,10 +141,9 @@ class JobStore:
     ) -> None:
         if history_limit < 0:
             raise ValueError(f"history_limit must be >= 0, not {history_limit}")
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._history_limit = history_limit
         self._clock = clock
-        self._owns_engine = owns_engine
 
     @classmethod
     async def open(
@@ -165,32 +163,12 @@ class JobStore:
         return cls(engine, history_limit=history_limit, clock=clock, owns_engine=True)
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @property
     def history_limit(self) -> int:
         return self._history_limit
 
     def now(self) -> float:
         """The current time on the store's clock (unix seconds)."""
         return self._clock()
-
-    async def close(self) -> None:
-        """Release the connections if this store opened them."""
-        if self._owns_engine:
-            await self._engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def create(
         self, model: str, arguments: dict[str, Any], *, job_id: str | None = None

@@ -13,15 +13,14 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from deepaas_host.auth.scopes import Scope
 from deepaas_host.errors import Conflict, TokenNotFound
-from deepaas_host.store.db import create_schema, metadata, open_engine
+from deepaas_host.store.db import EngineStore, create_schema, metadata, open_engine
 from deepaas_host.store.jobs import _iso
 
 __all__ = [
@@ -106,7 +105,7 @@ def _record(row: sa.RowMapping) -> TokenRecord:
     )
 
 
-class TokenStore:
+class TokenStore(EngineStore):
     """Access tokens in the host's database (the same one as the training jobs)::
 
     async with await TokenStore.open(sqlite_url(data_dir)) as store:
@@ -120,9 +119,8 @@ class TokenStore:
         clock: Callable[[], float] = time.time,
         owns_engine: bool = False,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, owns_engine=owns_engine)
         self._clock = clock
-        self._owns_engine = owns_engine
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], float] = time.time) -> TokenStore:
@@ -134,22 +132,6 @@ class TokenStore:
             await engine.dispose()
             raise
         return cls(engine, clock=clock, owns_engine=True)
-
-    async def close(self) -> None:
-        """Release the connections if this store opened them."""
-        if self._owns_engine:
-            await self._engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def create(self, scope: Scope | str, name: str = "") -> tuple[TokenRecord, str]:
         """Record a new token; return its record and the token, which is not kept.

@@ -10,9 +10,8 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from deepaas_host.store.db import create_schema, metadata, open_engine
+from deepaas_host.store.db import EngineStore, create_schema, metadata, open_engine
 from deepaas_host.store.jobs import _iso
 
 __all__ = [
@@ -108,22 +107,14 @@ def _record(row: sa.RowMapping) -> VersionRecord:
     return VersionRecord(**values)
 
 
-class VersionStore:
+class VersionStore(EngineStore):
     """Version records of every model, in the host's database."""
-
-    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
-        self._engine = engine
-        self._owns = owns_engine
 
     @classmethod
     async def open(cls, url: str) -> VersionStore:
         engine = await open_engine(url)
         await create_schema(engine)
         return cls(engine, owns_engine=True)
-
-    async def close(self) -> None:
-        if self._owns:
-            await self._engine.dispose()
 
     async def get(self, model: str, name: str) -> VersionRecord | None:
         query = sa.select(*_COLUMNS).where(
