@@ -24,6 +24,24 @@ BIN = Path(sys.executable).with_name("deepaas-host")
 EXAMPLE_MODELS = ("demo", "iris", "legacy", "legacy_class", "legacy_instance")
 
 
+def cli(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``deepaas-host *args`` to completion; text output, never raises on failure."""
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

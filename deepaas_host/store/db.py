@@ -9,6 +9,7 @@ SQLAlchemy Core, so a server database such as PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -23,6 +24,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "EngineStore",
     "create_schema",
+    "iso_utc",
     "jobs_table",
     "metadata",
     "open_engine",
@@ -139,3 +141,11 @@ class EngineStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    """Unix seconds as ISO-8601 UTC with milliseconds and a Z; None stays None."""
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import datetime
 import json
 import math
 import time
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from deepaas_host.jobs.states import FINAL_STATES, JobStatus
-from deepaas_host.store.db import EngineStore, create_schema, jobs_table, open_engine
+from deepaas_host.store.db import EngineStore, create_schema, iso_utc, jobs_table, open_engine
 
 __all__ = ["JobRecord", "JobStore"]
 
@@ -57,22 +56,15 @@ class JobRecord:
             "model": self.model,
             "status": self.status.value,
             "arguments": self.arguments,
-            "created": _iso(self.created_at),
-            "started": _iso(self.started_at),
-            "finished": _iso(self.finished_at),
+            "created": iso_utc(self.created_at),
+            "started": iso_utc(self.started_at),
+            "finished": iso_utc(self.finished_at),
             "duration": self.duration,
             "progress": self.progress,
             "progress_message": self.progress_message,
             "result": self.result,
             "error": self.error,
         }
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_default(value: Any) -> Any:

@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from deepaas_host.auth.scopes import Scope
 from deepaas_host.errors import Conflict, TokenNotFound
-from deepaas_host.store.db import EngineStore, create_schema, metadata, open_engine
-from deepaas_host.store.jobs import _iso
+from deepaas_host.store.db import EngineStore, create_schema, iso_utc, metadata, open_engine
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -78,9 +77,9 @@ class TokenRecord:
             "id": self.id,
             "name": self.name,
             "scope": self.scope.value,
-            "created": _iso(self.created_at),
-            "last_used": _iso(self.last_used_at),
-            "revoked": _iso(self.revoked_at),
+            "created": iso_utc(self.created_at),
+            "last_used": iso_utc(self.last_used_at),
+            "revoked": iso_utc(self.revoked_at),
         }
 
 

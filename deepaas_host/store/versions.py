@@ -11,8 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deepaas_host.store.db import EngineStore, create_schema, metadata, open_engine
-from deepaas_host.store.jobs import _iso
+from deepaas_host.store.db import EngineStore, create_schema, iso_utc, metadata, open_engine
 
 __all__ = [
     "VersionExists",
@@ -89,8 +88,8 @@ class VersionRecord:
             "description": self.description,
             "source": self.source,
             "job_id": self.job_id,
-            "created": _iso(self.created_at),
-            "updated": _iso(self.updated_at),
+            "created": iso_utc(self.created_at),
+            "updated": iso_utc(self.updated_at),
             "filename": self.filename,
             "size": self.size,
             "sha256": self.sha256,

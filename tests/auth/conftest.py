@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import BIN
+from conftest import cli
 
 
 def token_cli(data_dir: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``deepaas-host token *args --data-dir data_dir``; never raises on failure."""
     where = [] if data_dir is None else ["--data-dir", str(data_dir)]
-    return subprocess.run(
-        [str(BIN), "token", *args, *where],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=60,
-        check=False,
-    )
+    return cli("token", *args, *where)
 
 
 def create_token(data_dir: Path, scope: str, name: str = "") -> dict[str, Any]:

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import cli
 from fixtures.broken_plugins import DISTRIBUTION, ENTRY_POINTS
 
 import deepaas_host
-
-from .conftest import cli
 
 if TYPE_CHECKING:
     from conftest import Host

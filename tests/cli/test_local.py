@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import cli
 from openapi_spec_validator import validate
 from PIL import Image
-
-from .conftest import cli
 
 
 def test_predict_prints_json() -> None:

@@ -10,9 +10,7 @@ from typing import Protocol
 
 import pytest
 import requests
-from conftest import BIN, Host, free_port
-
-from .conftest import cli
+from conftest import BIN, Host, cli, free_port
 
 
 class Launch(Protocol):

@@ -7,13 +7,12 @@ so predictions on ``served`` never meet a version a test left behind.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Host, launch
+from conftest import Host, cli, launch
 
 from deepaas_host.client import Client
 
@@ -51,12 +50,4 @@ def remote(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``deepaas-host remote *args``; text output, never raises on failure."""
-    return subprocess.run(
-        [str(BIN), "remote", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    return cli("remote", *args, env=env, cwd=cwd, timeout=timeout)

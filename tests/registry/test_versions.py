@@ -11,10 +11,9 @@ from typing import Any
 
 import joblib
 import pytest
+from conftest import Host
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
-
-from tests.conftest import Host
 
 DEMO = "/v2/models/demo"
 IRIS = "/v2/models/iris"
