@@ -115,6 +115,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where jobs, versions and uploads live (default ~/.local/share/deepaas-host)",
     )
+    run.add_argument(
+        "--artifact-url",
+        metavar="URL",
+        help="where version artifacts live: a directory or an fsspec URL such as "
+        "s3://bucket/prefix (default DATA_DIR/artifacts)",
+    )
+    run.add_argument(
+        "--online-workers",
+        type=int,
+        metavar="N",
+        help="processes holding the online models, each model in exactly one (default 1)",
+    )
+    run.add_argument(
+        "--no-online-fsync",
+        dest="online_fsync",
+        action="store_const",
+        const=False,
+        default=None,
+        help="acknowledge online events once written, without fsync (survives a killed "
+        "host, not a power cut)",
+    )
+    run.add_argument(
+        "--snapshot-every",
+        type=int,
+        metavar="N",
+        help="events between snapshots of an online model (default 10000)",
+    )
+    run.add_argument(
+        "--keep-predictions",
+        type=int,
+        metavar="N",
+        help="predictions kept per online model awaiting a label (default 10000)",
+    )
+    run.add_argument(
+        "--keep-seconds",
+        type=float,
+        metavar="S",
+        help="how long a kept prediction awaits its label (default 3600)",
+    )
+    run.add_argument(
+        "--metrics-window",
+        type=int,
+        metavar="N",
+        help="events in the rolling window of online metrics (default 1000)",
+    )
     run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument("--log-format", choices=["text", "json"], help="log line format")
     run.add_argument(
@@ -172,6 +217,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         "log_level",
         "log_format",
         "insecure",
+        "artifact_url",
+        "online_workers",
+        "online_fsync",
+        "snapshot_every",
+        "keep_predictions",
+        "keep_seconds",
+        "metrics_window",
     )
     overrides: dict[str, Any] = {n: getattr(args, n, None) for n in names}
     return Settings.load(overrides, config_file=getattr(args, "config", None))

@@ -72,6 +72,18 @@ class Settings:
     log_format: str = "text"
     # Serve without access tokens on an address other than loopback.
     insecure: bool = False
+    # Where version artifacts live: a directory or any fsspec URL (s3://…, file://…);
+    # empty means <data_dir>/artifacts.
+    artifact_url: str = ""
+    # Online learning: worker processes holding the online models, fsync of the event
+    # log before each acknowledgement, events between snapshots, kept predictions
+    # awaiting a label (count and age), and the window of the rolling metrics.
+    online_workers: int = 1
+    online_fsync: bool = True
+    snapshot_every: int = 10_000
+    keep_predictions: int = 10_000
+    keep_seconds: float = 3600.0
+    metrics_window: int = 1000
 
     def __post_init__(self) -> None:
         base = self.base_path.strip()
@@ -82,6 +94,13 @@ class Settings:
             raise SettingsError("workers must be at least 1")
         if self.train_workers < 1:
             raise SettingsError("train_workers must be at least 1")
+        if self.online_workers < 1:
+            raise SettingsError("online_workers must be at least 1")
+        for name in ("snapshot_every", "keep_predictions", "metrics_window"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.keep_seconds <= 0:
+            raise SettingsError("keep_seconds must be positive")
         if self.max_body_size < 1:
             raise SettingsError("max_body_size must be positive")
         if self.log_format not in ("text", "json"):
