@@ -248,11 +248,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_openapi(args: argparse.Namespace) -> int:
-    from deepaas_host.api.app import load_models
+    from deepaas_host.api.app import load_all
     from deepaas_host.api.openapi import build_openapi
 
     settings = _settings(args)
-    print(json.dumps(build_openapi(settings, load_models(settings).values()), indent=2))
+    models, online = load_all(settings)
+    print(json.dumps(build_openapi(settings, models.values(), online=online), indent=2))
     return 0
 
 
@@ -260,7 +261,7 @@ async def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from deepaas_host.api import create_app
-    from deepaas_host.api.keys import MODELS, STARTUP
+    from deepaas_host.api.keys import MODELS, ONLINE_PLUGINS, STARTUP
 
     app = create_app(settings)
     runner = web.AppRunner(
@@ -279,6 +280,9 @@ async def _serve(settings: Settings) -> int:
         site = web.TCPSite(runner, settings.listen_ip, settings.listen_port, reuse_address=True)
         await site.start()
         names = ", ".join(app[MODELS].keys()) or "none"
+        online = [p.info.name for p in app[ONLINE_PLUGINS]]
+        if online:
+            names += f"; online plugins {', '.join(online)}"
         url = f"http://{settings.listen_ip}:{settings.listen_port}{settings.base_path}"
         log.info("serving %s on %s (docs: %s/api)", names, url, url)
         startup = app[STARTUP]

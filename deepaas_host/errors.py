@@ -10,6 +10,8 @@
     ├── NotFound (404)
     │   ├── ModelNotFound (404)
     │   ├── JobNotFound (404)
+    │   ├── OnlineModelNotFound (404)
+    │   ├── PredictionNotFound (404)   a label for an unknown or expired prediction
     │   ├── TokenNotFound (404)
     │   └── VersionNotFound (404)
     ├── MethodNotAllowed (405)
@@ -21,6 +23,8 @@
     ├── ModelError (500)               the plugin raised; names the exception type
     ├── ResponseValidationError (500)  the plugin's output breaks its own schema
     ├── VersionLoadError (500)         a version's artifact is missing/corrupt or load() failed
+    ├── ArtifactError (500)            a version's artifact is missing or corrupt in the store
+    ├── ArtifactStoreUnavailable (503) the artifact store cannot be reached or written
     ├── WorkerCrashed (502)            the worker process died during the call
     ├── Overloaded (503)               queue full; rendered with ``Retry-After``
     ├── ShuttingDown (503)
@@ -36,6 +40,8 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ArgumentError",
+    "ArtifactError",
+    "ArtifactStoreUnavailable",
     "AuthenticationError",
     "BadRequest",
     "Conflict",
@@ -48,10 +54,12 @@ __all__ = [
     "ModelNotFound",
     "NotAcceptable",
     "NotFound",
+    "OnlineModelNotFound",
     "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
     "PluginLoadError",
+    "PredictionNotFound",
     "ResponseValidationError",
     "ShuttingDown",
     "TokenNotFound",
@@ -135,6 +143,15 @@ class TokenNotFound(NotFound):
         super().__init__(f"No access token has the id or name {id_or_name!r}.")
 
 
+class OnlineModelNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Online model {name!r} does not exist.")
+
+
+class PredictionNotFound(NotFound):
+    """A label for a prediction that is unknown, labelled already or expired."""
+
+
 class MethodNotAllowed(HostError):
     status = 405
 
@@ -183,6 +200,16 @@ class ResponseValidationError(HostError):
 
 class VersionLoadError(HostError):
     """A version could not be loaded; the message names the version and the cause."""
+
+
+class ArtifactError(HostError):
+    """A version's artifact is missing from the artifact store, or its checksum is wrong."""
+
+
+class ArtifactStoreUnavailable(HostError):
+    """The artifact store (a directory or an fsspec URL) cannot be reached or written."""
+
+    status = 503
 
 
 class WorkerCrashed(HostError):

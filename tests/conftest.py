@@ -22,6 +22,15 @@ import requests
 
 BIN = Path(sys.executable).with_name("deepaas-host")
 EXAMPLE_MODELS = ("demo", "iris", "legacy", "legacy_class", "legacy_instance")
+#: The online-learning example plugins (plugins_example/river_models).
+ONLINE_MODELS = (
+    "trump-approval",
+    "phishing",
+    "image-segments",
+    "text-clusters",
+    "running-mean",
+    "word-counts",
+)
 
 
 def cli(
@@ -141,7 +150,7 @@ def launch(
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     tmp = tmp_path_factory.mktemp("host")
     args: list[str] = ["--workers", "2"]
-    for name in EXAMPLE_MODELS:
+    for name in (*EXAMPLE_MODELS, *ONLINE_MODELS):
         args += ["--model", name]
     h = launch(tmp, args)
     yield h

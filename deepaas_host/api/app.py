@@ -14,21 +14,24 @@ from deepaas_host.api.auth import auth_context, auth_middleware
 from deepaas_host.api.middleware import error_middleware, request_log_middleware
 from deepaas_host.api.openapi import build_openapi
 from deepaas_host.api.routes import docs, health, meta
-from deepaas_host.api.routes.predict import predict_handler
+from deepaas_host.api.routes.online import online_routes
+from deepaas_host.api.routes.predict import learn_handler, predict_handler
 from deepaas_host.api.routes.train import train_handlers
 from deepaas_host.api.routes.versions import version_routes
 from deepaas_host.errors import HostError, ModelNotFound
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.jobs.training import TrainingService
 from deepaas_host.model.discovery import LoadedPlugin, load_plugins
+from deepaas_host.model.online import OnlineModel
 from deepaas_host.model.wrapper import ModelWrapper
+from deepaas_host.online.service import OnlineService
 from deepaas_host.registry.artifacts import ArtifactStore
 from deepaas_host.registry.service import VersionService
 from deepaas_host.settings import Settings
 from deepaas_host.store import JobStore, create_schema, open_engine
 from deepaas_host.store.versions import VersionStore
 
-__all__ = ["create_app", "load_models"]
+__all__ = ["create_app", "load_all", "load_models"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,13 @@ def load_models(
     settings: Settings, plugins: Sequence[LoadedPlugin] | None = None
 ) -> dict[str, ModelWrapper]:
     """Discover and load the selected plugins (raises PluginLoadError unless skipping)."""
+    return load_all(settings, plugins)[0]
+
+
+def load_all(
+    settings: Settings, plugins: Sequence[LoadedPlugin] | None = None
+) -> tuple[dict[str, ModelWrapper], list[LoadedPlugin]]:
+    """The selected plugins: served models, and online-learning plugins apart."""
     failures: list[HostError] = []
     if plugins is None:
         loaded, load_failures = load_plugins(
@@ -46,7 +56,10 @@ def load_models(
     else:
         loaded = list(plugins)
     models: dict[str, ModelWrapper] = {}
+    online = [p for p in loaded if isinstance(p.model, OnlineModel)]
     for plugin in loaded:
+        if isinstance(plugin.model, OnlineModel):
+            continue
         try:
             models[plugin.info.name] = ModelWrapper.from_plugin(plugin)
         except HostError as exc:
@@ -54,10 +67,10 @@ def load_models(
                 raise
             log.error("skipping broken plugin: %s", exc.message)
             failures.append(exc)
-    if failures and not models:
+    if failures and not models and not online:
         # --skip-broken serves the rest; with no rest there is nothing to serve.
         raise failures[0]
-    return models
+    return models, online
 
 
 async def _unknown_model(request: web.Request) -> web.Response:
@@ -84,6 +97,8 @@ def _add_model_routes(
         base = f"{p}/v2/models/{model.name}"
         if settings.predict:
             app.router.add_post(f"{base}/predict/", predict_handler(model))
+            if model.can_learn:
+                app.router.add_post(f"{base}/learn/", learn_handler(model))
         if settings.train and model.train_args is not None:
             handlers = train_handlers(model)
             app.router.add_post(f"{base}/train/", handlers["start"])
@@ -91,6 +106,7 @@ def _add_model_routes(
             app.router.add_get(f"{base}/train/{{job_id}}", handlers["get"], allow_head=False)
             app.router.add_delete(f"{base}/train/{{job_id}}", handlers["cancel"])
     app.add_routes(version_routes(p))
+    app.add_routes(online_routes(p))
     app.router.add_route("*", f"{p}/v2/models/{{name}}/{{rest:.*}}", _unknown_model)
 
 
@@ -120,12 +136,23 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         )
         app[keys.PREDICT_POOL] = predict_pool
         pools.append(predict_pool)
+        learners = [m.info for m in models.values() if m.can_learn]
+        if learners:
+            # One worker: learns apply in order to one state that predictions see.
+            learn_pool = WorkerPool(
+                learners, name="learn", size=1, max_queue=settings.queue_size, warm=settings.warm
+            )
+            app[keys.LEARN_POOL] = learn_pool
+            pools.append(learn_pool)
     try:
         engine = await open_engine(settings.db_url)
         await create_schema(engine)
         registry = VersionService(
             VersionStore(engine),
-            ArtifactStore(settings.data_dir / "artifacts"),
+            ArtifactStore.at(
+                settings.artifact_url or settings.data_dir / "artifacts",
+                cache_dir=settings.data_dir / "artifact-cache",
+            ),
             models,
             predict_pool,
         )
@@ -143,7 +170,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             pools.append(train_pool)
             training = TrainingService(store, train_pool, settings.data_dir / "jobs", registry)
             app[keys.TRAINING] = training
-        startup = asyncio.create_task(_start(pools, training, {m.name for m in trainable}))
+        online_plugins: list[LoadedPlugin] = app[keys.ONLINE_PLUGINS]
+        online = OnlineService(settings, online_plugins)
+        app[keys.ONLINE] = online
+        startup = asyncio.create_task(_start(pools, training, {m.name for m in trainable}, online))
         app[keys.STARTUP] = startup
         yield
     finally:
@@ -152,22 +182,30 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             startup_task.cancel()
         if keys.PREDICT_POOL in app:
             await app[keys.PREDICT_POOL].close(grace=settings.shutdown_timeout)
+        if keys.LEARN_POOL in app:
+            await app[keys.LEARN_POOL].close(grace=settings.shutdown_timeout)
         if training is not None:
             await training.close()
             await training.pool.close(grace=0)
+        if keys.ONLINE in app:
+            await app[keys.ONLINE].close(grace=settings.shutdown_timeout)
         if engine is not None:
             await engine.dispose()
         shutil.rmtree(upload_dir, ignore_errors=True)
 
 
 async def _start(
-    pools: list[WorkerPool], training: TrainingService | None, trainable: set[str]
+    pools: list[WorkerPool],
+    training: TrainingService | None,
+    trainable: set[str],
+    online: OnlineService,
 ) -> None:
     loop = asyncio.get_running_loop()
     began = loop.time()
     if training is not None:
         await training.recover(trainable)
-    await asyncio.gather(*(p.start() for p in pools))
+    await asyncio.gather(*(p.start() for p in pools), online.start())
+    pools = [*pools, *online.pools]
     log.info(
         "ready in %.2fs: %s",
         loop.time() - began,
@@ -184,20 +222,28 @@ def create_app(
     turns ready once they are. ``plugins`` bypasses discovery (tests, embedding).
     """
     settings = settings or Settings.load()
-    models = load_models(settings, plugins)
+    models, online = load_all(settings, plugins)
     app = web.Application(
         middlewares=[request_log_middleware, error_middleware, auth_middleware],
         client_max_size=settings.max_body_size,
     )
     app[keys.SETTINGS] = settings
     app[keys.MODELS] = models
+    app[keys.ONLINE_PLUGINS] = list(online)
     p = settings.base_path
     app.add_routes(meta.routes(p))
     app.router.add_get(f"{p}/v2/health", health.health, allow_head=False)
     if settings.docs:
-        app[docs.SPEC] = build_openapi(settings, models.values())
+        app[docs.SPEC] = build_openapi(settings, models.values(), online=online)
         app.add_routes(docs.routes(p))
     _add_model_routes(app, settings, models)
     app.cleanup_ctx.append(auth_context)  # first: refuse to start before workers do
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_stop_streams)
     return app
+
+
+async def _stop_streams(app: web.Application) -> None:
+    """End event streams first: they would hold a graceful shutdown open."""
+    if keys.ONLINE in app:
+        app[keys.ONLINE].stopping.set()

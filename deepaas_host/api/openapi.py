@@ -6,8 +6,9 @@ one the handlers send (the test suite holds real responses against it).
 
 from __future__ import annotations
 
+import json
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -18,7 +19,8 @@ from deepaas_host import __version__
 from deepaas_host.api.auth import document_security
 from deepaas_host.jobs.states import JobStatus
 from deepaas_host.model.arguments import ArgumentSpec, is_file_field
-from deepaas_host.model.discovery import quiet_legacy_warnings
+from deepaas_host.model.discovery import LoadedPlugin, quiet_legacy_warnings
+from deepaas_host.model.online import FLAVORS
 from deepaas_host.model.outputs import JSON_MEDIA_TYPE
 from deepaas_host.model.wrapper import ModelWrapper
 from deepaas_host.settings import Settings
@@ -39,10 +41,13 @@ _ERRORS = {
 }
 
 
-def _error_responses(codes: Iterable[str]) -> dict[str, Any]:
+def _error_responses(
+    codes: Iterable[str], descriptions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    descriptions = descriptions or {}
     return {
         code: {
-            "description": _ERRORS.get(code, "Error"),
+            "description": descriptions.get(code) or _ERRORS.get(code, "Error"),
             "content": {JSON_MEDIA_TYPE: {"schema": _ERROR}},
         }
         for code in codes
@@ -292,9 +297,19 @@ class _SchemaNames:
         return self._names[cls]
 
 
-def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[str, Any]:
-    """Build the OpenAPI 3 document for ``models`` under ``settings.base_path``."""
+def build_openapi(
+    settings: Settings,
+    models: Iterable[ModelWrapper],
+    *,
+    online: Iterable[LoadedPlugin] = (),
+) -> dict[str, Any]:
+    """Build the OpenAPI 3 document for ``models`` under ``settings.base_path``.
+
+    The online-learning routes are always served, so always documented; ``online``
+    (the online plugins) names the models they start with and gives request examples.
+    """
     models = list(models)
+    online = list(online)
     ma = MarshmallowPlugin(schema_name_resolver=_SchemaNames())
     spec = APISpec(
         title="deepaas-host",
@@ -457,6 +472,30 @@ def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[st
                         }
                     },
                 )
+            if settings.predict and model.learn_args is not None:
+                spec.path(
+                    path=f"{base}/learn/",
+                    operations={
+                        "post": {
+                            "summary": f"Learn with {model.name}",
+                            "description": (
+                                "Runs the plugin's learn() with these arguments. Learns and "
+                                "predictions of this model run in one worker, in the order "
+                                "they arrive, so a prediction sees every learn answered "
+                                "before it."
+                            ),
+                            "operationId": f"learn_{model.name}",
+                            "tags": [tag],
+                            "requestBody": _request_body(ma, model.learn_args),
+                            "responses": {
+                                "200": _json({"type": "object"}, "What learn() returned"),
+                                **_error_responses(
+                                    ["400", "404", "413", "415", "422", "500", "502", "503"]
+                                ),
+                            },
+                        }
+                    },
+                )
             if settings.train and model.train_args is not None:
                 job_id = {
                     "name": "job_id",
@@ -514,6 +553,7 @@ def build_openapi(settings: Settings, models: Iterable[ModelWrapper]) -> dict[st
                 )
         for model in models:
             _version_paths(spec, f"{p}/v2/models/{model.name}", model.name)
+    _online_paths(spec, p, online)
     return document_security(spec.to_dict(), p)
 
 
@@ -656,3 +696,776 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                 }
             },
         )
+
+
+# online learning ------------------------------------------------------------------
+
+_ONLINE_TAG = "online"
+_TRUTH_EXAMPLES: dict[str, Any] = {
+    "regression": 43.5,
+    "binary": True,
+    "multiclass": "a-class",
+    "anomaly": False,
+    "custom": 1.0,
+}
+_GENERIC_FEATURES: dict[str, Any] = {"temperature": 21.5, "humidity": 0.4, "weekday": "mon"}
+_OP_ERRORS = {
+    "400": "The body is not valid JSON",
+    "413": "The body exceeds 1 MiB",
+    "422": "Invalid fields (`details` names each), or a sample the model cannot use",
+    "500": "The model raised (ModelError names the exception type)",
+    "502": "The online worker died during the call",
+    "503": "Too many operations waiting, or the host is shutting down (see Retry-After)",
+}
+_NOT_FOUND = "OnlineModelNotFound: no online model has this name"
+
+
+def _errors(descriptions: dict[str, str]) -> dict[str, Any]:
+    """Error responses with descriptions of their own."""
+    return _error_responses(descriptions, descriptions)
+
+
+def _worker_errors(*, not_found: bool = True) -> dict[str, Any]:
+    codes = {"404": _NOT_FOUND} if not_found else {}
+    return _errors({**codes, "502": _OP_ERRORS["502"], "503": _OP_ERRORS["503"]})
+
+
+def _example_features(plugin: LoadedPlugin) -> Any:
+    """The plugin's ``example`` features, if it has JSON ones."""
+    example = getattr(plugin.model, "example", None)
+    if not isinstance(example, Mapping | str) or not example:
+        return None
+    value = dict(example) if isinstance(example, Mapping) else example
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return None
+
+
+def _online_examples(online: list[LoadedPlugin]) -> dict[str, dict[str, Any]]:
+    """Request examples of predict, learn and label: one per plugin with example
+    features (named after it), else a generic one."""
+    out: dict[str, dict[str, Any]] = {"predict": {}, "learn": {}, "label": {}}
+    for plugin in online:
+        features = _example_features(plugin)
+        if features is None:
+            continue
+        name = plugin.info.name
+        flavor = str(getattr(plugin.model, "flavor", "custom"))
+        truth = _TRUTH_EXAMPLES.get(flavor)
+        summary = f"Features of {name} ({flavor})"
+        out["predict"][name] = {
+            "summary": summary,
+            "value": {"features": features, "id": "request-42", "keep": True},
+        }
+        learn: dict[str, Any] = {"features": features}
+        if truth is not None:
+            learn["ground_truth"] = truth
+            out["label"][name] = {
+                "summary": f"The ground truth of a kept prediction of {name}",
+                "value": {"id": "request-42", "ground_truth": truth},
+            }
+        out["learn"][name] = {"summary": summary, "value": learn}
+    generic = {
+        "predict": {"features": _GENERIC_FEATURES, "id": "request-42", "keep": True},
+        "learn": {"features": _GENERIC_FEATURES, "ground_truth": 1.5},
+        "label": {"id": "request-42", "ground_truth": 1.5},
+    }
+    for kind, examples in out.items():
+        if not examples:
+            examples["generic"] = {"summary": "Numeric and text features", "value": generic[kind]}
+    first_label = next(iter(out["label"].values()))["value"]
+    out["learn"]["kept"] = {
+        "summary": "Learn from a kept prediction (its features) and its ground truth",
+        "value": {"id": "request-42", "ground_truth": first_label["ground_truth"]},
+    }
+    return out
+
+
+def _online_components(spec: APISpec) -> None:
+    count = {"type": "integer", "minimum": 0}
+    ms = {"type": "number", "nullable": True, "description": "Milliseconds"}
+    features = {
+        "description": "The sample: an object of feature values, or a text for text models",
+        "oneOf": [{"type": "object", "additionalProperties": True}, {"type": "string"}],
+    }
+    truth = {
+        "description": "What the model should have answered: a finite number (regression), "
+        "a class label (binary, multiclass), true/false (anomaly); left out for clustering",
+        "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}],
+    }
+    ident = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "description": "Identifier of the prediction (an integer is taken as its text)",
+    }
+    prediction = {
+        "nullable": True,
+        "description": "A number (regression, anomaly score), a class label, a cluster "
+        "number, or what a custom model returns; null before the model has learned",
+    }
+    links = ["self", "predict", "learn", "label", "bulk", "metrics", "stats"]
+    links += ["stream_metrics", "stream_events", "download"]
+    spec.components.schema(
+        "OnlineModel",
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "flavor": {"type": "string", "enum": list(FLAVORS)},
+                "estimator": {"type": "string", "description": "The river steps"},
+                "description": {"type": "string"},
+                "created": {"type": "string", "format": "date-time"},
+                "plugin": {"type": "string", "description": "Plugin it was created from"},
+                "upload": {"type": "string", "description": "File name it was uploaded as"},
+                "seq": {**count, "description": "Events (learns, kept predictions) so far"},
+                "learned": count,
+                "labelled": {**count, "description": "Learns from a kept prediction"},
+                "predictions_since_start": count,
+                "kept": {**count, "description": "Predictions waiting for a label"},
+                "snapshot_seq": count,
+                "links": {
+                    "type": "object",
+                    "properties": {k: {"type": "string", "format": "uri"} for k in links},
+                    "required": links,
+                },
+            },
+            "required": [
+                "name",
+                "flavor",
+                "estimator",
+                "description",
+                "created",
+                "seq",
+                "learned",
+                "labelled",
+                "predictions_since_start",
+                "kept",
+                "snapshot_seq",
+                "links",
+            ],
+        },
+    )
+    spec.components.schema(
+        "OnlinePredictRequest",
+        {
+            "type": "object",
+            "properties": {
+                "features": features,
+                "id": {
+                    **ident,
+                    "description": "Identifier to label the prediction with later "
+                    "(generated when kept and absent)",
+                },
+                "keep": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "Keep the prediction to be labelled later",
+                },
+            },
+            "required": ["features"],
+            "additionalProperties": False,
+        },
+    )
+    spec.components.schema(
+        "OnlineLearnRequest",
+        {
+            "type": "object",
+            "description": "Features and ground truth; or the id of a kept prediction, whose "
+            "features are learned from (and whose prediction counts for the metrics)",
+            "properties": {
+                "features": features,
+                "ground_truth": truth,
+                "id": {**ident, "description": "A kept prediction"},
+            },
+            "anyOf": [{"required": ["features"]}, {"required": ["id"]}],
+            "additionalProperties": False,
+        },
+    )
+    spec.components.schema(
+        "OnlineLabelRequest",
+        {
+            "type": "object",
+            "description": "The ground truth of a kept prediction (not for clustering)",
+            "properties": {
+                "id": {**ident, "description": "The id the prediction was answered with"},
+                "ground_truth": truth,
+            },
+            "required": ["id", "ground_truth"],
+            "additionalProperties": False,
+        },
+    )
+    spec.components.schema(
+        "OnlinePrediction",
+        {
+            "type": "object",
+            "properties": {
+                "prediction": prediction,
+                "probabilities": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number"},
+                    "description": "Probability of each class (classifiers)",
+                },
+                "id": {"type": "string", "description": "Given, or generated when kept"},
+                "seq": {**count, "description": "Event number (kept predictions)"},
+            },
+            "required": ["prediction"],
+        },
+    )
+    spec.components.schema(
+        "OnlineUpdate",
+        {
+            "type": "object",
+            "description": "After a learn or a label",
+            "properties": {
+                "prediction": {
+                    **prediction,
+                    "description": "What the model predicted before learning (the kept "
+                    "prediction for a label)",
+                },
+                "seq": {**count, "description": "Event number"},
+                "learned": {**count, "description": "Samples learned so far"},
+            },
+            "required": ["prediction", "seq", "learned"],
+        },
+    )
+    spec.components.schema(
+        "OnlineBulkError",
+        {
+            "type": "object",
+            "properties": {"error": _ERROR},
+            "required": ["error"],
+            "additionalProperties": False,
+            "description": "A line that failed; `details.line` is its number (from 1)",
+        },
+    )
+    metric_values = {"type": "object", "additionalProperties": {"type": "number", "nullable": True}}
+    spec.components.schema(
+        "OnlineMetrics",
+        {
+            "type": "object",
+            "properties": {
+                "model": {"type": "string"},
+                "flavor": {"type": "string", "enum": list(FLAVORS)},
+                "learned": count,
+                "overall": {**metric_values, "description": "Every metric since creation"},
+                "rolling": {**metric_values, "description": "Over the last `window` samples"},
+                "window": {"type": "integer", "minimum": 1},
+            },
+            "required": ["model", "flavor", "learned", "overall", "rolling", "window"],
+        },
+    )
+    spec.components.schema(
+        "OnlineOpStats",
+        {
+            "type": "object",
+            "properties": {
+                "count": count,
+                "errors": count,
+                "latency_ms": {
+                    "type": "object",
+                    "properties": {"p50": ms, "p90": ms, "p99": ms, "max": ms},
+                    "required": ["p50", "p90", "p99", "max"],
+                },
+            },
+            "required": ["count", "errors", "latency_ms"],
+        },
+    )
+    spec.components.schema(
+        "OnlineStats",
+        {
+            "type": "object",
+            "properties": {
+                "model": {"type": "string"},
+                "predict": _ref("OnlineOpStats"),
+                "learn": _ref("OnlineOpStats"),
+                "label": _ref("OnlineOpStats"),
+                "totals": {
+                    "type": "object",
+                    "properties": {
+                        "learned": count,
+                        "labelled": count,
+                        "predictions_since_start": count,
+                        "kept_predictions": count,
+                        "seq": count,
+                    },
+                    "required": [
+                        "learned",
+                        "labelled",
+                        "predictions_since_start",
+                        "kept_predictions",
+                        "seq",
+                    ],
+                },
+            },
+            "required": ["model", "predict", "learn", "label", "totals"],
+        },
+    )
+
+
+def _with_model(name: str) -> dict[str, Any]:
+    """A single-operation answer: the component plus the model's name."""
+    return {
+        "allOf": [
+            _ref(name),
+            {
+                "type": "object",
+                "properties": {"model": {"type": "string"}},
+                "required": ["model"],
+            },
+        ]
+    }
+
+
+def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
+    _online_components(spec)
+    plugins = ", ".join(f"`{o.info.name}` ({getattr(o.model, 'flavor', 'custom')})" for o in online)
+    installed = (
+        f" Installed online plugins, each served as a model of the same name from the "
+        f"start: {plugins}."
+        if online
+        else " No online plugin is installed: create models from pickled river models."
+    )
+    spec.tag(
+        {
+            "name": _ONLINE_TAG,
+            "description": "Online learning: models that learn one sample at a time, with "
+            "delayed labels, live metrics and event streams." + installed,
+        }
+    )
+    tags = [_ONLINE_TAG]
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+        "description": "Name of an online model (names are known at run time: see "
+        "`GET /v2/online/`)." + installed,
+    }
+    base = f"{p}/v2/online"
+    model = f"{base}/{{name}}"
+    first = online[0].info.name if online else "my-plugin"
+    create_fields = {
+        "name": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            "description": "Name of the new model (two friendly words if absent)",
+        },
+        "description": {"type": "string", "description": "Free text"},
+        "flavor": {
+            "type": "string",
+            "enum": list(FLAVORS),
+            "description": "Required with a file; defaults to the plugin's",
+        },
+    }
+    plugin_field = {"type": "string", "description": "Online plugin the model starts from"}
+    spec.path(
+        path=f"{base}/",
+        operations={
+            "get": {
+                "summary": "Online models, installed online plugins and flavors",
+                "operationId": "online_list",
+                "tags": tags,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "models": {"type": "array", "items": _ref("OnlineModel")},
+                                "plugins": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "description": {"type": "string"},
+                                            "flavor": {"type": "string", "enum": list(FLAVORS)},
+                                        },
+                                        "required": ["name", "description", "flavor"],
+                                    },
+                                },
+                                "flavors": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": list(FLAVORS)},
+                                },
+                            },
+                            "required": ["models", "plugins", "flavors"],
+                        },
+                        "Online models",
+                    ),
+                    **_worker_errors(not_found=False),
+                },
+            },
+            "post": {
+                "summary": "Create an online model from a plugin or a pickled river model",
+                "description": "Send exactly one of `plugin` (JSON or form) and `file` "
+                "(multipart, with its `flavor`). Unpickling runs code: without access "
+                "tokens an upload is accepted from loopback only.",
+                "operationId": "online_create",
+                "tags": tags,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON_MEDIA_TYPE: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"plugin": plugin_field, **create_fields},
+                                "required": ["plugin"],
+                                "additionalProperties": False,
+                            },
+                            "example": {
+                                "plugin": first,
+                                "name": f"{first}-2",
+                                "description": "A second, independent instance",
+                            },
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {
+                                        "type": "string",
+                                        "format": "binary",
+                                        "description": "A pickled river model (or estimator "
+                                        "with learn_one/predict_one), instead of a plugin",
+                                    },
+                                    **create_fields,
+                                    "plugin": plugin_field,
+                                },
+                                "additionalProperties": False,
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "201": {
+                        **_json(_ref("OnlineModel"), "Created"),
+                        "headers": {
+                            "Location": {
+                                "schema": {"type": "string", "format": "uri"},
+                                "description": "The new model",
+                            }
+                        },
+                    },
+                    **_errors(
+                        {
+                            "400": "Malformed body (broken multipart or JSON)",
+                            "403": "The token lacks the `manage` scope; or, without access "
+                            "tokens, an upload from another machine",
+                            "409": "An online model of this name exists",
+                            "413": "Request body too large",
+                            "415": "Unsupported Content-Type",
+                            "422": "Invalid fields: not exactly one of plugin and file, an "
+                            "unknown plugin, a bad name, or a file that does not unpickle "
+                            "or fit its flavor",
+                            "500": "The plugin's build() raised",
+                            "502": _OP_ERRORS["502"],
+                            "503": _OP_ERRORS["503"],
+                        }
+                    ),
+                },
+            },
+        },
+    )
+    spec.path(
+        path=model,
+        operations={
+            "get": {
+                "summary": "An online model: what it is and how much it learned",
+                "operationId": "online_get",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": _json(_ref("OnlineModel"), "The model"),
+                    **_worker_errors(),
+                },
+            },
+            "delete": {
+                "summary": "Delete an online model with its log and snapshots",
+                "operationId": "online_delete",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"deleted": {"type": "string"}},
+                            "required": ["deleted"],
+                        },
+                        "Deleted",
+                    ),
+                    **_worker_errors(),
+                },
+            },
+        },
+    )
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    spec.path(
+        path=f"{model}/download",
+        operations={
+            "get": {
+                "summary": "Download the model as it is now (a pickle)",
+                "operationId": "online_download",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": {
+                        "description": "The pickled model; X-Checksum-SHA256 carries its sha256",
+                        "headers": {
+                            "X-Checksum-SHA256": {"schema": {"type": "string"}},
+                            "Content-Disposition": {"schema": {"type": "string"}},
+                        },
+                        "content": {"application/octet-stream": binary},
+                    },
+                    **_worker_errors(),
+                },
+            }
+        },
+    )
+    examples = _online_examples(online)
+    operations = (
+        (
+            "predict",
+            "Predict one sample",
+            "Kept predictions (`keep`, the default) wait for a label under their `id`.",
+            "OnlinePredictRequest",
+            "OnlinePrediction",
+            _NOT_FOUND,
+        ),
+        (
+            "learn",
+            "Learn one sample",
+            "The model predicts the sample first (for the metrics), then learns it.",
+            "OnlineLearnRequest",
+            "OnlineUpdate",
+            _NOT_FOUND + "; PredictionNotFound: only an `id` was given and no prediction "
+            "with it is kept",
+        ),
+        (
+            "label",
+            "Label a kept prediction (delayed ground truth)",
+            "The model learns the kept prediction's features with this ground truth; the "
+            "metrics count the kept prediction.",
+            "OnlineLabelRequest",
+            "OnlineUpdate",
+            _NOT_FOUND + "; PredictionNotFound: no prediction with this id is kept (unknown, "
+            "labelled already, or expired)",
+        ),
+    )
+    for kind, summary, description, request, response, not_found in operations:
+        spec.path(
+            path=f"{model}/{kind}/",
+            operations={
+                "post": {
+                    "summary": summary,
+                    "description": description + " Also routed without the final slash.",
+                    "operationId": f"online_{kind}",
+                    "tags": tags,
+                    "parameters": [name],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            JSON_MEDIA_TYPE: {
+                                "schema": _ref(request),
+                                "examples": examples[kind],
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_with_model(response), "Done (durable once answered)"),
+                        **_errors(
+                            {
+                                "400": _OP_ERRORS["400"],
+                                "404": not_found,
+                                "413": _OP_ERRORS["413"],
+                                "422": _OP_ERRORS["422"],
+                                "500": _OP_ERRORS["500"],
+                                "502": _OP_ERRORS["502"],
+                                "503": _OP_ERRORS["503"],
+                            }
+                        ),
+                    },
+                }
+            },
+        )
+    line = {"anyOf": [_ref("OnlinePrediction"), _ref("OnlineUpdate"), _ref("OnlineBulkError")]}
+    bulk_example = "\n".join(
+        json.dumps(next(iter(examples["learn"].values()))["value"]) for _ in range(3)
+    )
+    spec.path(
+        path=f"{model}/bulk/",
+        operations={
+            "post": {
+                "summary": "Many operations of one kind, as newline-delimited JSON",
+                "description": "Each line is the body of one operation (see the `op` query "
+                "parameter). Lines are applied in order, in chunks, and each answered as soon "
+                "as its chunk is durable: one line out per line in, in order, the result or "
+                '`{"error": …}` (with `details.line`). Also routed without the final slash.',
+                "operationId": "online_bulk",
+                "tags": tags,
+                "parameters": [
+                    name,
+                    {
+                        "name": "op",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["learn", "predict", "label"],
+                            "default": "learn",
+                        },
+                        "description": "What every line is",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-ndjson": {
+                            "schema": {
+                                "type": "string",
+                                "description": "One JSON object per line: an "
+                                "OnlineLearnRequest, OnlinePredictRequest or OnlineLabelRequest",
+                            },
+                            "example": bulk_example,
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "One JSON object per input line (without `model`)",
+                        "content": {
+                            "application/x-ndjson": {
+                                "schema": {
+                                    "type": "string",
+                                    "description": "Lines of OnlinePrediction (predict), "
+                                    "OnlineUpdate (learn, label) or OnlineBulkError",
+                                },
+                                "x-item-schema": line,
+                            }
+                        },
+                    },
+                    **_errors(
+                        {
+                            "404": _NOT_FOUND,
+                            "413": "A line exceeds 1 MiB",
+                            "422": "Invalid `op`",
+                            "502": _OP_ERRORS["502"],
+                            "503": _OP_ERRORS["503"],
+                        }
+                    ),
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{model}/metrics",
+        operations={
+            "get": {
+                "summary": "Metrics, overall and over the rolling window",
+                "operationId": "online_metrics",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": _json(_ref("OnlineMetrics"), "Metrics (null: not defined yet)"),
+                    **_worker_errors(),
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{model}/stats",
+        operations={
+            "get": {
+                "summary": "Operation counts and latencies since the host started",
+                "operationId": "online_stats",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": _json(_ref("OnlineStats"), "Stats"),
+                    **_worker_errors(),
+                },
+            }
+        },
+    )
+
+    def event(names: list[str], data: str) -> dict[str, Any]:
+        return {
+            "schema": {
+                "type": "object",
+                "description": "One server-sent event (comments keep the connection alive)",
+                "properties": {
+                    "event": {"type": "string", "enum": names},
+                    "data": {"type": "string", "description": data},
+                    "id": {"type": "string"},
+                },
+                "required": ["data"],
+            }
+        }
+
+    spec.path(
+        path=f"{model}/stream/metrics",
+        operations={
+            "get": {
+                "summary": "Server-sent events: the metrics whenever they change",
+                "description": "The stream lasts until the client leaves or the host stops.",
+                "operationId": "online_stream_metrics",
+                "tags": tags,
+                "parameters": [
+                    name,
+                    {
+                        "name": "interval",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "number",
+                            "minimum": 0.1,
+                            "maximum": 3600,
+                            "default": 1,
+                        },
+                        "description": "Seconds between two looks at the metrics",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "`metrics` events (id: samples learned); an `error` "
+                        "event ends the stream",
+                        "content": {
+                            "text/event-stream": event(
+                                ["metrics", "error"],
+                                "JSON: OnlineMetrics, or an Error for `error`",
+                            )
+                        },
+                    },
+                    **_errors({"404": _NOT_FOUND, "422": "Invalid `interval`"}),
+                },
+            }
+        },
+    )
+    spec.path(
+        path=f"{model}/stream/events",
+        operations={
+            "get": {
+                "summary": "Server-sent events: every predict, learn and label as it happens",
+                "description": "A slow client loses events (a `dropped` event counts them); "
+                "the model never waits for it. The stream lasts until the client leaves, the "
+                "model is deleted or the host stops.",
+                "operationId": "online_stream_events",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": {
+                        "description": "Events (id: the event number)",
+                        "content": {
+                            "text/event-stream": event(
+                                ["predict", "learn", "label", "dropped"],
+                                "JSON: type, time, features, ground_truth, prediction, "
+                                'probabilities, id, seq; `{"dropped": n}` for `dropped`',
+                            )
+                        },
+                    },
+                    **_errors({"404": _NOT_FOUND}),
+                },
+            }
+        },
+    )

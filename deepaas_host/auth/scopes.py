@@ -6,10 +6,12 @@ function marks the operations of the OpenAPI document.
 
 - open, no token: ``GET`` of ``/``, ``/v2/``, ``/v2/health``, the OpenAPI document
   and the Swagger UI with its assets;
-- ``predict``: every other ``GET`` and a ``POST`` to a route ending in
-  ``/predict/``, ``/learn/`` or ``/label/``;
+- ``predict``: every other ``GET``, a ``POST`` to a route ending in
+  ``/predict/``, ``/learn/`` or ``/label/``, and the events of an online model
+  (``/v2/online/{name}/predict|learn|label|bulk``);
 - ``manage`` (which includes ``predict``): everything else — starting and
-  cancelling training, uploading, deleting, loading and unloading versions.
+  cancelling training, uploading, deleting, loading and unloading versions,
+  creating and deleting online models.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ OPEN_ROUTES = frozenset(
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _PREDICT_ACTIONS = frozenset({"predict", "learn", "label"})
+_ONLINE_ACTIONS = frozenset({"predict", "learn", "label", "bulk"})
 _MODELS = "/v2/models/"
+_ONLINE = "/v2/online/"
 # Answers only 404/405 for names that are not served (see api/app.py).
 _CATCH_ALL = "/v2/models/{name}/{rest}"
 
@@ -71,6 +75,11 @@ def required_scope(method: str, route: str | None) -> Scope | None:
         # /v2/models/<name>/…/<action>/: the action is never the model's own segment.
         model_and_path, _, action = route[len(_MODELS) :].rstrip("/").rpartition("/")
         if model_and_path and action in _PREDICT_ACTIONS:
+            return Scope.PREDICT
+    if method == "POST" and route.startswith(_ONLINE):
+        # /v2/online/{name}/<action>[/]: events; creating and uploading need manage.
+        name, _, action = route[len(_ONLINE) :].rstrip("/").partition("/")
+        if name and action in _ONLINE_ACTIONS:
             return Scope.PREDICT
     return Scope.MANAGE
 

@@ -1,4 +1,5 @@
-"""Python client of deepaas-host: models, versions, predictions and training.
+"""Python client of deepaas-host: models, versions, predictions, training and online
+learning.
 
 >>> from deepaas_host.client import create_client_from_profile
 >>> client = create_client_from_profile("dev")                   # doctest: +SKIP
@@ -16,7 +17,7 @@ from deepaas_host.client.auth import (
     StandAloneTokenAuth,
     TokenAuth,
 )
-from deepaas_host.client.client import Client, Document, PathOrFile
+from deepaas_host.client.client import Client, Document, PathOrFile, PredictionNotFound
 from deepaas_host.client.downloader import Downloader, FileSystemDownloader
 from deepaas_host.client.errors import (
     AuthenticationError,
@@ -53,6 +54,7 @@ __all__ = [
     "ModelAlreadyExists",
     "ModelNotFound",
     "PathOrFile",
+    "PredictionNotFound",
     "Profile",
     "ProfileError",
     "StandAloneTokenAuth",

@@ -43,7 +43,7 @@ class Call:
     """Run ``method`` of ``model`` with ``kwargs``.
 
     Methods: ``predict`` (with ``version``: the version's loaded predictor),
-    ``train`` (writing artifacts to ``artifact_dir``), ``load`` and ``unload``.
+    ``train`` (writing artifacts to ``artifact_dir``), ``learn``, ``load`` and ``unload``.
     """
 
     id: int

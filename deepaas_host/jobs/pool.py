@@ -137,6 +137,8 @@ class WorkerPool:
         warm: bool = True,
         ready_timeout: float = 120.0,
         max_loaded: int = 2,
+        main: Callable[..., None] | None = None,
+        main_args: tuple[Any, ...] = (),
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
@@ -148,6 +150,9 @@ class WorkerPool:
         self._warm = warm
         self._ready_timeout = ready_timeout
         self._max_loaded = max_loaded
+        # Another worker program: called as main(socket, host_pid, *main_args).
+        self._main = main
+        self._main_args = main_args
         self._ctx = multiprocessing.get_context("spawn")
         self._ids = itertools.count(1)
         self._queue: deque[_Pending] = deque()
@@ -332,10 +337,14 @@ class WorkerPool:
     async def _spawn(self, slot: int) -> _Worker:
         loop = asyncio.get_running_loop()
         parent_sock, child_sock = socket.socketpair()
+        if self._main is not None:
+            target: Callable[..., None] = self._main
+            args: tuple[Any, ...] = (child_sock, os.getpid(), *self._main_args)
+        else:
+            target = worker_main
+            args = (child_sock, self._plugins, self._warm, os.getpid(), self._max_loaded)
         process = self._ctx.Process(
-            target=worker_main,
-            args=(child_sock, self._plugins, self._warm, os.getpid(), self._max_loaded),
-            name=f"deepaas-host-{self.name}-{slot}",
+            target=target, args=args, name=f"deepaas-host-{self.name}-{slot}"
         )
         await loop.run_in_executor(None, process.start)
         child_sock.close()

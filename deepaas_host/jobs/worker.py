@@ -129,6 +129,9 @@ class _Runner:
             with reporting_progress_to(progress), writing_artifacts_to(call.artifact_dir):
                 result = model.train(**call.kwargs)
             return Reply(call.id, value=json.loads(dumps(result)))
+        if call.method == "learn":
+            result = model.learn(**call.kwargs)
+            return Reply(call.id, value=json.loads(dumps(result)))
         if call.method == "load":
             assert call.version is not None
             self._predictor(call.model, call.version)

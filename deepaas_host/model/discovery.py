@@ -18,6 +18,7 @@ from typing import Any
 from stevedore import NamedExtensionManager
 
 from deepaas_host.errors import PluginLoadError
+from deepaas_host.model.online import OnlineModel
 
 __all__ = [
     "HOST_NAMESPACE",
@@ -38,6 +39,7 @@ LEGACY_NAMESPACE = "deepaas.v2.model"
 NAMESPACES = (HOST_NAMESPACE, LEGACY_NAMESPACE)
 
 REQUIRED = ("get_metadata", "predict")
+ONLINE_REQUIRED = ("get_metadata", "build")
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ def load_plugin(info: PluginInfo) -> LoadedPlugin:
             info.distribution,
             f"cannot be loaded from {info.target!r}: {type(exc).__name__}: {exc}",
         ) from exc
-    missing = [m for m in REQUIRED if not callable(getattr(obj, m, None))]
+    required = ONLINE_REQUIRED if isinstance(obj, OnlineModel) else REQUIRED
+    missing = [m for m in required if not callable(getattr(obj, m, None))]
     if missing:
         raise PluginLoadError(
             info.name,

@@ -25,6 +25,9 @@ class ModelWrapper:
     predict_args: ArgumentSpec
     train_args: ArgumentSpec | None
     response_schema: marshmallow.Schema | None
+    #: Arguments of ``learn`` (``get_learn_args``, else the predict arguments);
+    #: None when the plugin does not learn online.
+    learn_args: ArgumentSpec | None = None
     #: The plugin object itself (module, instance); its hooks run in workers,
     #: only naming hooks such as ``generate_version_id`` run here.
     plugin: Any = field(default=None, compare=False, repr=False)
@@ -36,6 +39,10 @@ class ModelWrapper:
     @property
     def can_train(self) -> bool:
         return self.train_args is not None
+
+    @property
+    def can_learn(self) -> bool:
+        return self.learn_args is not None
 
     @property
     def supports_versions(self) -> bool:
@@ -57,13 +64,19 @@ class ModelWrapper:
                         info.name, "train", _call_optional(obj, "get_train_args")
                     )
                 schema = response_schema_of(obj)
+                learn = None
+                if callable(getattr(obj, "learn", None)):
+                    learn_fields = _call_optional(obj, "get_learn_args")
+                    if not learn_fields:
+                        learn_fields = _call_optional(obj, "get_predict_args")
+                    learn = build_argument_spec(info.name, "learn", learn_fields)
         except PluginLoadError:
             raise
         except Exception as exc:
             raise PluginLoadError(
                 info.name, info.distribution, f"{type(exc).__name__}: {exc}"
             ) from exc
-        return cls(info, metadata, predict, train, schema, obj)
+        return cls(info, metadata, predict, train, schema, learn_args=learn, plugin=obj)
 
 
 def _call_optional(obj: Any, method: str) -> Mapping[str, Any]:

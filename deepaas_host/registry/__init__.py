@@ -6,6 +6,18 @@ light because worker processes import the artifact helpers.
 
 from __future__ import annotations
 
-from deepaas_host.registry.artifacts import ArtifactStore, StoredArtifact, sha256_of
+from deepaas_host.registry.artifacts import (
+    ArtifactStore,
+    FsspecArtifactStore,
+    LocalArtifactStore,
+    StoredArtifact,
+    sha256_of,
+)
 
-__all__ = ["ArtifactStore", "StoredArtifact", "sha256_of"]
+__all__ = [
+    "ArtifactStore",
+    "FsspecArtifactStore",
+    "LocalArtifactStore",
+    "StoredArtifact",
+    "sha256_of",
+]

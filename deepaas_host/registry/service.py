@@ -12,6 +12,7 @@ from typing import Any
 
 from deepaas_host.errors import (
     ArgumentError,
+    ArtifactError,
     ModelAlreadyExists,
     ModelNotFound,
     VersionLoadError,
@@ -76,9 +77,6 @@ class VersionService:
     def loaded(self, model: str) -> set[str]:
         return self.pool.loaded_versions(model) if self.pool is not None else set()
 
-    def path(self, record: VersionRecord) -> Path:
-        return self.artifacts.path(record.key)
-
     async def upload(
         self,
         model: str,
@@ -96,15 +94,17 @@ class VersionService:
         first: one it cannot load is refused (422) and nothing is stored.
         """
         wrapper = self.require_model(model)
-        stored = await self.artifacts.put(model, source)
+        loadable = wrapper.supports_versions and self.pool is not None
+        stored = await self.artifacts.put(model, source, keep_local=loadable)
         try:
             async with self._lock:
                 name = name or await self.store.next_name(model)
                 current = await self.store.get(model, name)
                 if current is not None and not force:
                     raise ModelAlreadyExists(model, name)
-                if wrapper.supports_versions and self.pool is not None:
-                    ref = VersionRef(name, str(self.artifacts.path(stored.key)), stored.sha256)
+                if loadable:
+                    assert self.pool is not None
+                    ref = await self._ref(name, stored.key, stored.sha256)
                     try:
                         await self.pool.call(model, "load", {}, version=ref)
                     except VersionLoadError as exc:
@@ -122,7 +122,7 @@ class VersionService:
                         engine=engine,
                         description=description,
                     )
-                    await self.artifacts.delete(current.key)
+                    await self._discard(current.key, current.sha256)
                     self._defaults.pop(model, None)
                     return record, False
                 record = await self.store.add(
@@ -139,7 +139,7 @@ class VersionService:
                 self._defaults.pop(model, None)
                 return record, True
         except BaseException:
-            await self.artifacts.delete(stored.key)
+            await self._discard(stored.key, stored.sha256)
             raise
 
     async def register_training(
@@ -156,7 +156,9 @@ class VersionService:
             source = Path(tempfile.mkstemp(dir=artifact_dir.parent, suffix=".zip")[1])
             await asyncio.to_thread(_zip_dir, artifact_dir, source)
             filename = f"{model}.zip"
-        stored = await self.artifacts.put(model, source)
+        stored = await self.artifacts.put(
+            model, source, keep_local=wrapper.supports_versions and self.pool is not None
+        )
         async with self._lock:
             name = _plugin_version_name(wrapper, job_id, metrics) or await self.store.next_name(
                 model
@@ -175,7 +177,7 @@ class VersionService:
                     metrics=metrics if isinstance(metrics, dict) else None,
                 )
             except VersionExists:
-                await self.artifacts.delete(stored.key)
+                await self._discard(stored.key, stored.sha256)
                 raise
             self._defaults.pop(model, None)
         log.info("training job %s registered version %s of %s", job_id, name, model)
@@ -193,11 +195,28 @@ class VersionService:
             await self.pool.broadcast(model, "unload", {"version": name})
         await self.store.delete(model, name)
         self._defaults.pop(model, None)
-        await self.artifacts.delete(record.key)
+        await self._discard(record.key, record.sha256)
         return record
 
-    def ref(self, record: VersionRecord) -> VersionRef:
-        return VersionRef(record.name, str(self.path(record)), record.sha256)
+    async def _discard(self, key: str, sha256: str) -> None:
+        """Delete an artifact no record uses any more, and its local copy unless shared."""
+        await self.artifacts.delete(key)
+        for model in self.models:
+            if any(r.sha256 == sha256 for r in await self.store.list(model)):
+                return
+        await self.artifacts.forget(sha256)
+
+    async def _ref(self, name: str, key: str, sha256: str) -> VersionRef:
+        try:
+            path = await self.artifacts.local_path(key, sha256, label=f"version {name!r}")
+        except ArtifactError as exc:
+            raise VersionLoadError(exc.message) from exc
+        return VersionRef(name, str(path), sha256)
+
+    async def ref(self, record: VersionRecord) -> VersionRef:
+        """What a worker needs to load ``record``: a local file (fetched if the store is
+        remote) and its checksum."""
+        return await self._ref(record.name, record.key, record.sha256)
 
     def _require_loadable(self, model: str) -> None:
         if not self.require_model(model).supports_versions:
@@ -210,7 +229,7 @@ class VersionService:
         self._require_loadable(model)
         record = await self.get(model, name)
         if self.pool is not None:
-            await self.pool.broadcast(model, "load", {}, version=self.ref(record))
+            await self.pool.broadcast(model, "load", {}, version=await self.ref(record))
         return record
 
     async def unload(self, model: str, name: str) -> VersionRecord:
@@ -229,11 +248,11 @@ class VersionService:
         """The version a predict uses: the one asked for, else the default, else none."""
         if name is not None:
             self._require_loadable(model)
-            return self.ref(await self.get(model, name))
+            return await self.ref(await self.get(model, name))
         if not self.require_model(model).supports_versions:
             return None
         record = await self.default(model)
-        return self.ref(record) if record is not None else None
+        return await self.ref(record) if record is not None else None
 
 
 def _files_in(directory: Path) -> list[Path]:

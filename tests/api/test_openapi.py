@@ -108,6 +108,16 @@ def test_spec_has_exactly_the_served_routes(spec: dict[str, Any]) -> None:
         versions = f"/v2/models/{name}/versions/"
         expected |= {versions, versions + "{version}", versions + "{version}/download"}
         expected |= {versions + "{version}/" + a for a in ("load", "unload", "default")}
+    # word-counts learns through its own learn(); it is a served model too.
+    expected |= {"/v2/models/word-counts/", "/v2/models/word-counts/predict/"}
+    expected |= {"/v2/models/word-counts/learn/"}
+    versions = "/v2/models/word-counts/versions/"
+    expected |= {versions, versions + "{version}", versions + "{version}/download"}
+    expected |= {versions + "{version}/" + a for a in ("load", "unload", "default")}
+    online = "/v2/online/{name}"
+    expected |= {"/v2/online/", online, online + "/download", online + "/metrics"}
+    expected |= {online + "/stats", online + "/stream/metrics", online + "/stream/events"}
+    expected |= {f"{online}/{action}/" for action in ("predict", "learn", "label", "bulk")}
     assert set(spec["paths"]) == expected
     for name in EXAMPLE_MODELS:
         assert set(spec["paths"][f"/v2/models/{name}/predict/"]) == {"post"}

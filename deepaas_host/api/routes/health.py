@@ -6,7 +6,7 @@ import dataclasses
 
 from aiohttp import web
 
-from deepaas_host.api.keys import PREDICT_POOL, STARTUP, TRAINING
+from deepaas_host.api.keys import LEARN_POOL, ONLINE, PREDICT_POOL, STARTUP, TRAINING
 
 __all__ = ["health", "is_ready"]
 
@@ -18,6 +18,10 @@ def is_ready(app: web.Application) -> bool:
     pools = [app[PREDICT_POOL]] if PREDICT_POOL in app else []
     if TRAINING in app:
         pools.append(app[TRAINING].pool)
+    if LEARN_POOL in app:
+        pools.append(app[LEARN_POOL])
+    if ONLINE in app:
+        pools.extend(app[ONLINE].pools)
     return all(p.ready for p in pools)
 
 
@@ -28,6 +32,11 @@ async def health(request: web.Request) -> web.Response:
         pools["predict"] = dataclasses.asdict(app[PREDICT_POOL].stats())
     if TRAINING in app:
         pools["train"] = dataclasses.asdict(app[TRAINING].pool.stats())
+    if LEARN_POOL in app:
+        pools["learn"] = dataclasses.asdict(app[LEARN_POOL].stats())
+    if ONLINE in app:
+        for pool in app[ONLINE].pools:
+            pools[pool.name] = dataclasses.asdict(pool.stats())
     startup = app.get(STARTUP)
     error = None
     if startup is not None and startup.done() and not startup.cancelled() and startup.exception():

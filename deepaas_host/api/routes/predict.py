@@ -7,14 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from deepaas_host.api.keys import PREDICT_POOL, REGISTRY, SETTINGS, UPLOAD_DIR
+from deepaas_host.api.keys import LEARN_POOL, PREDICT_POOL, REGISTRY, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.negotiation import choose_media_type, prefer_header
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.errors import HostError, NotAcceptable
+from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.outputs import Outcome
 from deepaas_host.model.wrapper import ModelWrapper
 
-__all__ = ["outcome_response", "predict_handler"]
+__all__ = ["learn_handler", "outcome_response", "pool_for", "predict_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,11 +80,37 @@ def predict_handler(model: ModelWrapper) -> Handler:
                 version = await app[REGISTRY].for_predict(
                     model.name, parsed.reserved.get("version")
                 )
-            reply = await app[PREDICT_POOL].call(
+            reply = await pool_for(app, model).call(
                 model.name, "predict", parsed.values, accept=accept, version=version
             )
             return outcome_response(reply.outcome)
         finally:
             parsed.cleanup()
+
+    return handler
+
+
+def pool_for(app: web.Application, model: ModelWrapper) -> WorkerPool:
+    """A plugin that learns online runs in one worker, so predictions see what it learned."""
+    if model.can_learn and LEARN_POOL in app:
+        return app[LEARN_POOL]
+    return app[PREDICT_POOL]
+
+
+def learn_handler(model: ModelWrapper) -> Handler:
+    """``POST …/learn/``: the plugin's ``learn(**kwargs)``, in order, in its one worker."""
+    spec = model.learn_args
+    assert spec is not None
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        parsed = await parse_arguments(
+            request, spec, upload_dir=app[UPLOAD_DIR], limit=app[SETTINGS].max_body_size
+        )
+        try:
+            reply = await app[LEARN_POOL].call(model.name, "learn", parsed.values)
+        finally:
+            parsed.cleanup()
+        return web.json_response(reply.value)
 
     return handler

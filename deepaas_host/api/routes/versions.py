@@ -3,11 +3,12 @@ default."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from marshmallow import fields, validate
 
 from deepaas_host.api.keys import REGISTRY, SETTINGS, UPLOAD_DIR
@@ -15,10 +16,13 @@ from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.v2 import File, UploadedFile
+from deepaas_host.registry.artifacts import ArtifactStore
 from deepaas_host.registry.service import VersionService
 from deepaas_host.store.versions import VersionRecord
 
 __all__ = ["ENGINES", "upload_spec", "version_document", "version_routes"]
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -131,7 +135,11 @@ def version_routes(prefix: str) -> list[web.RouteDef]:
             "Content-Disposition": f'attachment; filename="{_safe(record.filename)}"',
             "X-Checksum-SHA256": record.sha256,
         }
-        return web.FileResponse(reg.path(record), headers=headers)
+        label = f"version {record.name!r} of {record.model!r}"
+        local = await reg.artifacts.local_copy(record.key, record.sha256, label=label)
+        if local is not None:
+            return web.FileResponse(local, headers=headers)
+        return await _stream(request, reg.artifacts, record, headers, label)
 
     async def delete(request: web.Request) -> web.Response:
         record = await registry(request).delete(
@@ -160,6 +168,68 @@ def version_routes(prefix: str) -> list[web.RouteDef]:
         web.post(base + "/{version}/unload", action("unload")),
         web.post(base + "/{version}/default", action("default")),
     ]
+
+
+async def _stream(
+    request: web.Request,
+    artifacts: ArtifactStore,
+    record: VersionRecord,
+    headers: dict[str, str],
+    label: str,
+) -> web.StreamResponse:
+    """Stream an artifact from its store, honouring a single byte ``Range`` (206/416)."""
+    size = record.size
+    etag = f'"{record.sha256}"'
+    start, end, status = 0, size, 200
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    if hdrs.RANGE in request.headers and (if_range is None or if_range == etag):
+        bounds = _range(request, size)
+        if bounds is None:
+            return web.Response(status=416, headers={hdrs.CONTENT_RANGE: f"bytes */{size}"})
+        start, end = bounds
+        status = 206
+    reader = await artifacts.open(record.key, label=label)  # errors are still JSON here
+    try:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.headers[hdrs.ACCEPT_RANGES] = "bytes"
+        response.headers[hdrs.ETAG] = etag
+        if status == 206:
+            response.headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{end - 1}/{size}"
+        response.content_length = end - start
+        await response.prepare(request)
+        if request.method == hdrs.METH_HEAD:
+            return response
+        try:
+            async for chunk in reader.chunks(start, end):
+                await response.write(chunk)
+        except ConnectionError:  # the client went away
+            return response
+        except Exception as exc:
+            # Headers are sent: the only honest signal left is a cut connection.
+            log.warning("streaming %s from the artifact store failed: %s", label, exc)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        await reader.close()
+
+
+def _range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """The ``Range`` asked for as ``(start, end)``, end exclusive; None if unsatisfiable."""
+    try:
+        rng = request.http_range
+    except ValueError:
+        return None
+    start, stop = rng.start, rng.stop
+    if start is None:
+        return 0, size
+    if start < 0:  # the last -start bytes
+        return (max(size + start, 0), size) if size else None
+    if start >= size:
+        return None
+    return start, min(stop if stop is not None else size, size)
 
 
 def _safe(name: str) -> str:

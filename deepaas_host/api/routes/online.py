@@ -1,0 +1,520 @@
+"""``/v2/online/``: online models — create, predict, learn, label, metrics, streams.
+
+Bodies are JSON objects; the bulk route takes newline-delimited JSON and answers
+one line per input line, in order, as soon as each chunk is learned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import os
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from marshmallow import fields, validate
+
+from deepaas_host.api.auth import AUTH
+from deepaas_host.api.keys import ONLINE, SETTINGS, UPLOAD_DIR
+from deepaas_host.api.links import href
+from deepaas_host.api.parsing import parse_arguments
+from deepaas_host.auth.scopes import is_loopback
+from deepaas_host.errors import (
+    ArgumentError,
+    HostError,
+    MalformedBody,
+    PayloadTooLarge,
+    PermissionDenied,
+)
+from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
+from deepaas_host.model.online import FLAVORS
+from deepaas_host.model.v2 import File, UploadedFile
+from deepaas_host.online.service import OnlineService
+
+__all__ = ["create_spec", "online_routes", "parse_op"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_BODY_LIMIT = 1 << 20
+_BULK_CHUNK = 1000
+_BULK_WINDOW = 3
+_KEEP_ALIVE = 15.0
+
+
+def create_spec() -> ArgumentSpec:
+    return build_argument_spec(
+        "online",
+        "create",
+        {
+            "name": fields.Str(
+                load_default=None,
+                metadata={"description": "Name of the new model (two friendly words if absent)"},
+            ),
+            "plugin": fields.Str(
+                load_default=None,
+                metadata={"description": "Online plugin whose pipeline the model starts from"},
+            ),
+            "file": File(
+                load_default=None,
+                metadata={"description": "A pickled river model (instead of a plugin)"},
+            ),
+            "flavor": fields.Str(
+                load_default=None,
+                validate=validate.OneOf(FLAVORS),
+                metadata={"description": "Required with a file; defaults to the plugin's"},
+            ),
+            "description": fields.Str(load_default="", metadata={"description": "Free text"}),
+        },
+    )
+
+
+# request bodies ---------------------------------------------------------------------
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    data = bytearray()
+    while chunk := await request.content.read(1 << 16):
+        data += chunk
+        if len(data) > _BODY_LIMIT:
+            raise PayloadTooLarge(f"The request body exceeds {_BODY_LIMIT} bytes.")
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError as exc:
+        raise MalformedBody(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ArgumentError(
+            "The body must be a JSON object.", details={"_body": ["Expected an object."]}
+        )
+    return body
+
+
+def _truth_problem(flavor: str, y: Any) -> str | None:
+    if y is None:
+        if flavor in ("regression", "binary", "multiclass"):
+            return f"Required: a {flavor} model learns from a ground truth."
+        return None
+    if flavor == "regression":
+        if isinstance(y, bool) or not isinstance(y, int | float) or not math.isfinite(y):
+            return "A regression ground truth is a finite number."
+    elif flavor in ("binary", "multiclass"):
+        if not isinstance(y, str | int | bool) or isinstance(y, float):
+            return "A class label is a string, an integer or a boolean."
+    elif flavor == "clustering":
+        return "A clustering model learns without a ground truth; leave it out."
+    elif flavor == "anomaly" and (not isinstance(y, bool | int) or y not in (0, 1)):
+        return "An anomaly ground truth is true/false (or 1/0)."
+    return None
+
+
+def parse_op(kind: str, flavor: str, body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Check one operation's fields and build the op the service takes."""
+    errors: dict[str, list[str]] = {}
+    allowed = {
+        "predict": {"features", "id", "keep"},
+        "learn": {"features", "ground_truth", "id"},
+        "label": {"id", "ground_truth"},
+    }[kind]
+    for key in body:
+        if key not in allowed:
+            errors[key] = [f"Unknown field; {kind} takes {', '.join(sorted(allowed))}."]
+    ident = body.get("id")
+    if ident is not None and (not isinstance(ident, str | int) or isinstance(ident, bool)):
+        errors["id"] = ["An identifier is a string."]
+    elif ident is not None:
+        ident = str(ident)
+        if not 0 < len(ident) <= 256:
+            errors["id"] = ["An identifier has 1 to 256 characters."]
+    features = body.get("features")
+    if features is not None and not isinstance(features, dict | str):
+        errors["features"] = ["Features are a JSON object (or a text, for text models)."]
+    y = body.get("ground_truth")
+    if kind == "predict":
+        if features is None:
+            errors.setdefault("features", ["Required."])
+        keep = body.get("keep", True)
+        if not isinstance(keep, bool):
+            errors["keep"] = ["Not a boolean."]
+        op: tuple[Any, ...] = ("predict", features, ident, keep)
+    elif kind == "learn":
+        if features is None and ident is None:
+            errors.setdefault("features", ["Required unless an id of a kept prediction is given."])
+        problem = _truth_problem(flavor, y)
+        if problem:
+            errors["ground_truth"] = [problem]
+        op = ("learn", features, y, ident)
+    else:
+        if ident is None:
+            errors.setdefault("id", ["Required: the id the prediction was answered with."])
+        if flavor == "clustering":
+            errors["ground_truth"] = ["A clustering model takes no labels."]
+        elif y is None:
+            errors["ground_truth"] = ["Required."]
+        else:
+            problem = _truth_problem(flavor, y)
+            if problem:
+                errors["ground_truth"] = [problem]
+        op = ("label", ident, y)
+    if errors:
+        raise ArgumentError(f"Invalid {kind} request.", details=errors)
+    return op
+
+
+# documents --------------------------------------------------------------------------
+
+
+def _document(request: web.Request, info: Mapping[str, Any]) -> dict[str, Any]:
+    base = f"/v2/online/{info['name']}"
+    links = {
+        "self": href(request, base),
+        "predict": href(request, base + "/predict/"),
+        "learn": href(request, base + "/learn/"),
+        "label": href(request, base + "/label/"),
+        "bulk": href(request, base + "/bulk/"),
+        "metrics": href(request, base + "/metrics"),
+        "stats": href(request, base + "/stats"),
+        "stream_metrics": href(request, base + "/stream/metrics"),
+        "stream_events": href(request, base + "/stream/events"),
+        "download": href(request, base + "/download"),
+    }
+    return {**info, "links": links}
+
+
+def _sse(event: str, data: Any, ident: Any = None) -> bytes:
+    head = f"event: {event}\n" + (f"id: {ident}\n" if ident is not None else "")
+    return (head + f"data: {json.dumps(data, default=str)}\n\n").encode()
+
+
+def _interval(request: web.Request) -> float:
+    raw = request.query.get("interval", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.1 <= value <= 3600:
+        raise ArgumentError(
+            "Invalid interval.", details={"interval": ["Seconds between 0.1 and 3600."]}
+        )
+    return value
+
+
+def online_routes(prefix: str) -> list[web.RouteDef]:
+    base = f"{prefix}/v2/online"
+    spec = create_spec()
+
+    def service(request: web.Request) -> OnlineService:
+        return request.app[ONLINE]
+
+    async def list_models(request: web.Request) -> web.Response:
+        svc = service(request)
+        models = [_document(request, i) for i in await svc.list_models()]
+        plugins = [
+            {"name": name, **p.model.get_metadata()} for name, p in sorted(svc.plugins.items())
+        ]
+        return web.json_response({"models": models, "plugins": plugins, "flavors": FLAVORS})
+
+    async def create(request: web.Request) -> web.Response:
+        parsed = await parse_arguments(
+            request,
+            spec,
+            upload_dir=request.app[UPLOAD_DIR],
+            limit=request.app[SETTINGS].max_body_size,
+        )
+        try:
+            values = parsed.values
+            upload: UploadedFile | None = values["file"]
+            if (upload is None) == (values["plugin"] is None):
+                raise ArgumentError(
+                    "Give either a plugin or a file.",
+                    details={"plugin": ["Send exactly one of plugin and file."]},
+                )
+            if upload is not None:
+                _check_upload_allowed(request)
+                if values["flavor"] is None:
+                    raise ArgumentError(
+                        "A pickled model needs its flavor.",
+                        details={"flavor": [f"Required with a file: one of {', '.join(FLAVORS)}."]},
+                    )
+                info = await service(request).create(
+                    values["name"],
+                    flavor=values["flavor"],
+                    file=Path(upload.filename),
+                    filename=upload.original_filename,
+                    description=values["description"],
+                )
+            else:
+                info = await service(request).create(
+                    values["name"],
+                    plugin=values["plugin"],
+                    flavor=values["flavor"],
+                    description=values["description"],
+                )
+        finally:
+            parsed.cleanup()
+        body = _document(request, info)
+        return web.json_response(body, status=201, headers={"Location": body["links"]["self"]})
+
+    async def get_model(request: web.Request) -> web.Response:
+        info = await service(request).info(request.match_info["name"])
+        return web.json_response(_document(request, info))
+
+    async def delete_model(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        await service(request).delete(name)
+        return web.json_response({"deleted": name})
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = Path(request.app[UPLOAD_DIR]) / f"download-{uuid.uuid4().hex}.pkl"
+        try:
+            await service(request).download(name, path)
+            fh = await asyncio.to_thread(path.open, "rb")
+        finally:
+            path.unlink(missing_ok=True)  # the open handle keeps the data readable
+        with fh:
+            digest = await asyncio.to_thread(_sha256, fh)
+            size = os.fstat(fh.fileno()).st_size
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Disposition": f'attachment; filename="{name}.pkl"',
+                    "X-Checksum-SHA256": digest,
+                }
+            )
+            response.content_length = size
+            await response.prepare(request)
+            while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+                await response.write(chunk)
+            await response.write_eof()
+        return response
+
+    def operation(kind: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            svc = service(request)
+            flavor = svc.meta(name)["flavor"]
+            op = parse_op(kind, flavor, await _json_object(request))
+            result = await svc.apply_one(name, op)
+            return web.json_response({"model": name, **result})
+
+        return handler
+
+    async def bulk(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        svc = service(request)
+        flavor = svc.meta(name)["flavor"]
+        kind = request.query.get("op", "learn")
+        if kind not in ("learn", "predict", "label"):
+            raise ArgumentError("Invalid op.", details={"op": ["One of learn, predict, label."]})
+        # The answer is sent once the whole body is read: HTTP clients (curl,
+        # requests) send all of a body before reading, so answering early would
+        # fill both socket buffers and stall. Answer lines are small.
+        window: deque[tuple[list[Any], asyncio.Future[list[Any]]]] = deque()
+        answers: list[bytes] = []
+        line_no = 0
+
+        async def drain(keep: int) -> None:
+            while len(window) > keep:
+                lines, pending = window.popleft()
+                results = iter(await pending)
+                out = bytearray()
+                for entry in lines:
+                    result = entry if isinstance(entry, HostError) else next(results)
+                    if isinstance(result, HostError):
+                        out += _bulk_error(result)
+                    else:
+                        out += json.dumps(result, default=str).encode() + b"\n"
+                answers.append(bytes(out))
+
+        async def submit(lines: list[Any]) -> None:
+            ops = [entry for entry in lines if not isinstance(entry, HostError)]
+            window.append((lines, svc.submit(name, ops)))
+            await drain(_BULK_WINDOW - 1)
+
+        chunk: list[Any] = []
+        buffer = b""
+        while True:
+            data = await request.content.read(1 << 18)
+            if data:
+                buffer += data
+                *complete, buffer = buffer.split(b"\n")
+                if len(buffer) > _BODY_LIMIT:
+                    raise PayloadTooLarge(f"A line of the body exceeds {_BODY_LIMIT} bytes.")
+            else:
+                complete, buffer = [buffer], b""
+            for raw in complete:
+                if not raw.strip():
+                    continue
+                line_no += 1
+                chunk.append(_bulk_op(kind, flavor, raw, line_no))
+                if len(chunk) >= _BULK_CHUNK:
+                    await submit(chunk)
+                    chunk = []
+            if not data:
+                break
+        if chunk:
+            await submit(chunk)
+        await drain(0)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        response.content_length = sum(len(a) for a in answers)
+        await response.prepare(request)
+        for answer in answers:
+            await response.write(answer)
+        await response.write_eof()
+        return response
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.json_response(await service(request).metrics(request.match_info["name"]))
+
+    async def stats(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        svc = service(request)
+        info = await svc.info(name)
+        body = {
+            "model": name,
+            **svc.op_stats(name),
+            "totals": {
+                "learned": info["learned"],
+                "labelled": info["labelled"],
+                "predictions_since_start": info["predictions_since_start"],
+                "kept_predictions": info["kept"],
+                "seq": info["seq"],
+            },
+        }
+        return web.json_response(body)
+
+    async def _open_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await response.write(b": connected\n\n")
+        return response
+
+    async def stream_events(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        svc = service(request)
+        svc.meta(name)
+        sub = svc.events.subscribe(name)
+        try:
+            response = await _open_stream(request)
+            while name in svc.models and not svc.stopping.is_set():
+                getter = asyncio.ensure_future(sub.queue.get())
+                stopper = asyncio.ensure_future(svc.stopping.wait())
+                done, _ = await asyncio.wait(
+                    {getter, stopper}, timeout=_KEEP_ALIVE, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopper.cancel()
+                if getter not in done:
+                    getter.cancel()
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if sub.dropped:
+                    await response.write(_sse("dropped", {"dropped": sub.dropped}))
+                    sub.dropped = 0
+                event = getter.result()
+                await response.write(_sse(event["type"], event, event.get("seq")))
+        except (ConnectionError, asyncio.CancelledError):  # the follower left
+            pass
+        finally:
+            svc.events.unsubscribe(name, sub)
+        return response
+
+    async def stream_metrics(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        svc = service(request)
+        svc.meta(name)
+        interval = _interval(request)
+        last = None
+        response = await _open_stream(request)
+        try:
+            while not svc.stopping.is_set():
+                try:
+                    current = await svc.metrics(name)
+                except HostError as exc:
+                    await response.write(_sse("error", exc.to_dict()))
+                    break
+                if current != last:
+                    await response.write(_sse("metrics", current, current.get("learned")))
+                    last = current
+                else:
+                    await response.write(b": keep-alive\n\n")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(svc.stopping.wait(), interval)
+        except (ConnectionError, asyncio.CancelledError):  # the follower left
+            pass
+        return response
+
+    model = f"{base}/{{name}}"
+    routes = [
+        web.get(f"{base}/", list_models, allow_head=False),
+        web.post(f"{base}/", create),
+        web.get(model, get_model, allow_head=False),
+        web.delete(model, delete_model),
+        web.get(f"{model}/download", download, allow_head=False),
+        web.get(f"{model}/metrics", metrics, allow_head=False),
+        web.get(f"{model}/stats", stats, allow_head=False),
+        web.get(f"{model}/stream/metrics", stream_metrics, allow_head=False),
+        web.get(f"{model}/stream/events", stream_events, allow_head=False),
+    ]
+    for kind in ("predict", "learn", "label"):
+        handler = operation(kind)
+        routes.append(web.post(f"{model}/{kind}/", handler))
+        routes.append(web.post(f"{model}/{kind}", handler))
+    routes.append(web.post(f"{model}/bulk/", bulk))
+    routes.append(web.post(f"{model}/bulk", bulk))
+    return routes
+
+
+def _bulk_op(kind: str, flavor: str, raw: bytes, line_no: int) -> Any:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        return _line_error(MalformedBody(f"Line {line_no} is not valid JSON: {exc}"), line_no)
+    if not isinstance(body, dict):
+        return _line_error(ArgumentError(f"Line {line_no} is not a JSON object."), line_no)
+    try:
+        return parse_op(kind, flavor, body)
+    except HostError as exc:
+        return _line_error(exc, line_no)
+
+
+def _line_error(exc: HostError, line_no: int) -> HostError:
+    exc.details = {"line": line_no, **({"fields": exc.details} if exc.details else {})}
+    return exc
+
+
+def _bulk_error(exc: HostError) -> bytes:
+    return json.dumps({"error": exc.to_dict()}).encode() + b"\n"
+
+
+def _sha256(fh: Any) -> str:
+    digest = hashlib.sha256()
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+    fh.seek(0)
+    return digest.hexdigest()
+
+
+def _check_upload_allowed(request: web.Request) -> None:
+    """Unpickling runs code: without tokens, only a loopback peer may upload."""
+    guard = request.app[AUTH]
+    if guard.enabled:
+        return  # the auth middleware required the manage scope already
+    peer = request.remote or ""
+    if not is_loopback(peer):
+        raise PermissionDenied(
+            "Uploading a pickled model runs its code on this host: without access tokens "
+            "it is accepted from this machine only. Create a token with the manage scope "
+            "(deepaas-host token create --scope manage) to upload from elsewhere."
+        )

@@ -1,0 +1,427 @@
+"""The host's side of online learning: workers, batching, stats and event feeds.
+
+Every operation on a model goes to the one worker that owns it. Operations that
+arrive while the worker is busy wait in a per-worker list and go out together
+as the next batch, which the worker applies in order, logs as one frame and
+syncs once: under load, many acknowledgements share one ``fsync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepaas_host.errors import (
+    ArgumentError,
+    Conflict,
+    HostError,
+    ModelError,
+    OnlineModelNotFound,
+    Overloaded,
+    PredictionNotFound,
+)
+from deepaas_host.jobs.pool import WorkerPool
+from deepaas_host.model.discovery import LoadedPlugin
+from deepaas_host.online.names import check_name, friendly_name
+from deepaas_host.online.process import ActorConfig, Limits, online_main, shard_of
+from deepaas_host.settings import Settings
+
+__all__ = ["EventFeed", "OnlineService", "OpStats", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+Op = tuple[Any, ...]
+
+#: Operations that may wait for one worker before new ones get 503.
+MAX_PENDING = 100_000
+#: Largest batch sent to a worker at once.
+MAX_BATCH = 2048
+_KINDS = ("predict", "learn", "label")
+
+
+class _Batcher:
+    """Group operations for one worker; at most ``depth`` batches in flight."""
+
+    def __init__(self, pool: WorkerPool, depth: int = 2) -> None:
+        self.pool = pool
+        self.depth = depth
+        self.pending: list[tuple[Op, asyncio.Future[tuple[Any, ...]]]] = []
+        self.inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, ops: Iterable[Op]) -> list[asyncio.Future[tuple[Any, ...]]]:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for op in ops:
+            future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+            self.pending.append((op, future))
+            futures.append(future)
+        if len(self.pending) > MAX_PENDING:
+            for _, future in self.pending[-len(futures) :]:
+                future.cancel()
+            del self.pending[-len(futures) :]
+            raise Overloaded("Too many online operations are waiting; retry shortly.")
+        while self.pending and self.inflight < self.depth:
+            self._flush()
+        return futures
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        self.inflight += 1
+        task = asyncio.create_task(self._send(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[tuple[Op, asyncio.Future[tuple[Any, ...]]]]) -> None:
+        try:
+            reply = await self.pool.call("", "batch", {"ops": [op for op, _ in batch]})
+            results = reply.value[1]
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        finally:
+            self.inflight -= 1
+            while self.pending and self.inflight < self.depth:
+                self._flush()
+
+
+@dataclass
+class OpStats:
+    """Counts and latencies of one kind of operation since the host started."""
+
+    count: int = 0
+    errors: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+
+    def add(self, seconds: float, ok: bool) -> None:
+        self.count += 1
+        if not ok:
+            self.errors += 1
+        self.latencies.append(seconds)
+
+    def report(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+
+        def pct(p: float) -> float | None:
+            if not ordered:
+                return None
+            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3)
+
+        return {
+            "count": self.count,
+            "errors": self.errors,
+            "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
+        }
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One follower of a model's events: a bounded queue, drops counted."""
+
+    queue: asyncio.Queue[dict[str, Any]]
+    dropped: int = 0
+
+
+class EventFeed:
+    """Fan-out of a model's events; a slow follower loses events, never slows the model."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._subs: dict[str, set[Subscription]] = {}
+
+    def active(self, name: str) -> bool:
+        return bool(self._subs.get(name))
+
+    def subscribe(self, name: str) -> Subscription:
+        sub = Subscription(asyncio.Queue(self.size))
+        self._subs.setdefault(name, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, name: str, sub: Subscription) -> None:
+        subs = self._subs.get(name)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[name]
+
+    def publish(self, name: str, event: dict[str, Any]) -> None:
+        for sub in self._subs.get(name, ()):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class OnlineService:
+    """Online models of one host: ``settings.online_workers`` owner processes."""
+
+    def __init__(self, settings: Settings, plugins: Sequence[LoadedPlugin]) -> None:
+        self.root = settings.data_dir / "online"
+        self.plugins = {p.info.name: p for p in plugins}
+        shards = settings.online_workers
+        limits = Limits(settings.keep_predictions, settings.keep_seconds)
+        self.pools = [
+            WorkerPool(
+                [],
+                name="online" if shards == 1 else f"online-{i}",
+                size=1,
+                depth=3,
+                max_queue=None,
+                ready_timeout=3600.0,
+                main=online_main,
+                main_args=(
+                    ActorConfig(
+                        str(self.root),
+                        i,
+                        shards,
+                        fsync=settings.online_fsync,
+                        snapshot_every=settings.snapshot_every,
+                        limits=limits,
+                        window=settings.metrics_window,
+                    ),
+                    [p.info for p in plugins],
+                ),
+            )
+            for i in range(shards)
+        ]
+        self._batchers = [_Batcher(pool) for pool in self.pools]
+        self.models: dict[str, dict[str, Any]] = {}
+        self.stats: dict[str, dict[str, OpStats]] = {}
+        self.events = EventFeed()
+        #: Set when the host begins to shut down: streams end, nothing new starts.
+        self.stopping = asyncio.Event()
+        self._create_lock = asyncio.Lock()
+
+    # life cycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the workers (each replays its models' logs) and learn the model list."""
+        await asyncio.gather(*(pool.start() for pool in self.pools))
+        for pool in self.pools:
+            for info in await self._call(pool, "list", {}):
+                self.models[info["name"]] = info
+        async with self._create_lock:
+            for name in self.plugins:
+                if name not in self.models:
+                    await self._create(name, plugin=name, flavor=None, file=None, description="")
+
+    async def close(self, grace: float = 10.0) -> None:
+        self.stopping.set()
+        await asyncio.gather(*(pool.close(grace=grace) for pool in self.pools))
+
+    @property
+    def ready(self) -> bool:
+        return all(pool.ready for pool in self.pools)
+
+    # models ---------------------------------------------------------------------
+
+    def _pool(self, name: str) -> WorkerPool:
+        return self.pools[shard_of(name, len(self.pools))]
+
+    def meta(self, name: str) -> dict[str, Any]:
+        meta = self.models.get(name)
+        if meta is None:
+            raise OnlineModelNotFound(name)
+        return meta
+
+    async def create(
+        self,
+        name: str | None,
+        *,
+        plugin: str | None = None,
+        flavor: str | None = None,
+        file: Path | None = None,
+        filename: str | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        if plugin is not None and plugin not in self.plugins:
+            known = ", ".join(sorted(self.plugins)) or "none"
+            raise ArgumentError(
+                f"No online plugin named {plugin!r}.",
+                details={"plugin": [f"Unknown online plugin; installed: {known}."]},
+            )
+        async with self._create_lock:
+            if name is None:
+                name = friendly_name(self.models)
+            check_name(name)
+            if name in self.models:
+                raise Conflict(f"Online model {name!r} already exists.")
+            return await self._create(
+                name,
+                plugin=plugin,
+                flavor=flavor,
+                file=file,
+                filename=filename,
+                description=description,
+            )
+
+    async def _create(
+        self,
+        name: str,
+        *,
+        plugin: str | None,
+        flavor: str | None,
+        file: Path | None,
+        description: str,
+        filename: str | None = None,
+    ) -> dict[str, Any]:
+        kwargs = {
+            "name": name,
+            "plugin": plugin,
+            "flavor": flavor,
+            "file": str(file) if file is not None else None,
+            "filename": filename,
+            "description": description,
+            "created": _utc_now(),
+        }
+        info: dict[str, Any] = await self._call(self._pool(name), "create", kwargs)
+        self.models[name] = info
+        return info
+
+    async def delete(self, name: str) -> None:
+        self.meta(name)
+        await self._call(self._pool(name), "delete", {"name": name})
+        self.models.pop(name, None)
+        self.stats.pop(name, None)
+
+    async def info(self, name: str) -> dict[str, Any]:
+        self.meta(name)
+        info: dict[str, Any] = await self._call(self._pool(name), "info", {"name": name})
+        return info
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        infos: list[dict[str, Any]] = []
+        for pool in self.pools:
+            infos.extend(await self._call(pool, "list", {}))
+        return sorted(infos, key=lambda i: i["name"])
+
+    async def metrics(self, name: str) -> dict[str, Any]:
+        self.meta(name)
+        metrics: dict[str, Any] = await self._call(self._pool(name), "metrics", {"name": name})
+        return metrics
+
+    async def download(self, name: str, path: Path) -> int:
+        self.meta(name)
+        size: int = await self._call(
+            self._pool(name), "download", {"name": name, "path": str(path)}
+        )
+        return size
+
+    async def snapshot(self, name: str) -> int:
+        self.meta(name)
+        seq: int = await self._call(self._pool(name), "snapshot", {"name": name})
+        return seq
+
+    def op_stats(self, name: str) -> dict[str, Any]:
+        self.meta(name)
+        stats = self.stats.get(name, {})
+        return {kind: (stats.get(kind) or OpStats()).report() for kind in _KINDS}
+
+    # events ---------------------------------------------------------------------
+
+    def submit(
+        self, name: str, ops: Sequence[Op]
+    ) -> asyncio.Future[list[dict[str, Any] | HostError]]:
+        """Queue ``ops`` (``("predict", x, id, keep)``, ``("learn", x, y, id)``,
+        ``("label", id, y)``) for ``name`` now, in this order; the future gives one
+        result or error per op."""
+        self.meta(name)
+        began = time.perf_counter()
+        futures = self._batchers[shard_of(name, len(self.pools))].submit((name, *op) for op in ops)
+        return asyncio.ensure_future(self._collect(name, ops, futures, began))
+
+    async def apply(self, name: str, ops: Sequence[Op]) -> list[dict[str, Any] | HostError]:
+        return await self.submit(name, ops)
+
+    async def _collect(
+        self,
+        name: str,
+        ops: Sequence[Op],
+        futures: list[asyncio.Future[tuple[Any, ...]]],
+        began: float,
+    ) -> list[dict[str, Any] | HostError]:
+        raw = await asyncio.gather(*futures)
+        elapsed = time.perf_counter() - began
+        stats = self.stats.setdefault(name, {})
+        publish = self.events.active(name)
+        out: list[dict[str, Any] | HostError] = []
+        per_op = elapsed / max(1, len(ops))
+        for op, result in zip(ops, raw, strict=True):
+            kind = op[0]
+            ok = result[0] == "ok"
+            (stats.get(kind) or stats.setdefault(kind, OpStats())).add(per_op, ok)
+            if not ok:
+                out.append(_as_error(name, result[1], result[2]))
+                continue
+            value = result[1]
+            out.append(value)
+            if publish:
+                self.events.publish(name, _event_of(kind, op, value))
+        return out
+
+    async def apply_one(self, name: str, op: Op) -> dict[str, Any]:
+        (result,) = await self.apply(name, [op])
+        if isinstance(result, HostError):
+            raise result
+        return result
+
+    async def _call(self, pool: WorkerPool, method: str, kwargs: dict[str, Any]) -> Any:
+        reply = await pool.call("", method, kwargs)
+        outcome = reply.value
+        if outcome[0] == "ok":
+            return outcome[1]
+        raise _as_error(kwargs.get("name", ""), outcome[1], outcome[2])
+
+
+def _as_error(name: str, kind: str, message: str) -> HostError:
+    if kind == "notfound":
+        return OnlineModelNotFound(name) if "does not exist" in message else ArgumentError(message)
+    if kind == "label":
+        return PredictionNotFound(message)
+    if kind == "exists":
+        return Conflict(message)
+    if kind == "input":
+        return ArgumentError(message)
+    if kind == "sample":
+        return ArgumentError(
+            f"Online model {name!r} cannot use this sample: {message}",
+            details={"exception": message.partition(": ")[0]},
+        )
+    exc_type, _, exc_message = message.partition(": ")
+    return ModelError(exc_type, exc_message, model=name)
+
+
+def _event_of(kind: str, op: Op, value: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": kind, "time": time.time()}
+    if kind == "predict":
+        event["features"] = op[1]
+        event["prediction"] = value.get("prediction")
+    elif kind == "learn":
+        event["features"] = op[1]
+        event["ground_truth"] = op[2]
+        event["prediction"] = value.get("prediction")
+    else:
+        event["ground_truth"] = op[2]
+        event["prediction"] = value.get("prediction")
+    for key in ("id", "seq"):
+        if key in value:
+            event[key] = value[key]
+    with contextlib.suppress(KeyError):
+        event["probabilities"] = value["probabilities"]
+    return event

@@ -1,0 +1,3 @@
+"""Online-learning example plugins for deepaas-host (river)."""
+
+__version__ = "0.1.0"
