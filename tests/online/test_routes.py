@@ -496,3 +496,101 @@ def test_a_follower_that_does_not_read_loses_events_not_throughput(host: Host) -
     finally:
         stream.close()
     assert dropped is not None and dropped["dropped"] > 0
+
+
+# who may do what --------------------------------------------------------------------
+
+
+def _outbound_ip() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        except OSError:
+            return None
+        ip: str = s.getsockname()[0]
+    return None if ip.startswith("127.") else ip
+
+
+def test_without_tokens_a_pickle_is_accepted_from_this_machine_only(start_host: Any) -> None:
+    ip = _outbound_ip()
+    if ip is None:
+        pytest.skip("this machine has no address but loopback")
+    host = start_host(["--model", "running-mean", "--listen-ip", "0.0.0.0", "--insecure"])
+    files = {"file": ("lr.pkl", pickle.dumps(linear_model.LinearRegression()))}
+    remote = f"http://{ip}:{host.port}/v2/online/"
+    body = _error(
+        requests.post(remote, data={"flavor": "regression"}, files=files, timeout=30),
+        403,
+        "PermissionDenied",
+    )
+    assert "token" in body["message"]
+    # Creating from an installed plugin runs no foreign code: allowed from anywhere.
+    created = requests.post(remote, json={"plugin": "running-mean"}, timeout=30)
+    assert created.status_code == 201, created.text
+    local = host.post("/v2/online/", data={"flavor": "regression"}, files=files)
+    assert local.status_code == 201, local.text
+
+
+def test_token_scopes_for_online_models(start_host: Any, tmp_path: Any) -> None:
+    from auth.conftest import bearer, create_token
+
+    data = tmp_path / "tokens"
+    predict = create_token(data, "predict")["token"]
+    manage = create_token(data, "manage")["token"]
+    host = start_host(["--model", "running-mean"], data_dir=data)
+    url = "/v2/online/running-mean"
+    sample = {"features": {}, "ground_truth": 1.0}
+    _error(host.post(f"{url}/learn/", json=sample), 401, "AuthenticationError")
+    _ok(host.post(f"{url}/learn/", json=sample, headers=bearer(predict)))
+    _ok(host.get(f"{url}/metrics", headers=bearer(predict)))
+    p = _ok(host.post(f"{url}/predict/", json={"features": {}}, headers=bearer(predict)))
+    _ok(
+        host.post(
+            f"{url}/label/", json={"id": p["id"], "ground_truth": 2.0}, headers=bearer(predict)
+        )
+    )
+    bulk = host.post(f"{url}/bulk/", data=json.dumps(sample).encode(), headers=bearer(predict))
+    assert bulk.status_code == 200
+    files = {"file": ("lr.pkl", pickle.dumps(linear_model.LinearRegression()))}
+    for token, status in ((predict, 403), (manage, 201)):
+        r = host.post(
+            "/v2/online/", data={"flavor": "regression"}, files=files, headers=bearer(token)
+        )
+        assert r.status_code == status, r.text
+    name = r.json()["name"]
+    assert host.delete(f"/v2/online/{name}", headers=bearer(predict)).status_code == 403
+    assert host.delete(f"/v2/online/{name}", headers=bearer(manage)).status_code == 200
+
+
+def test_an_uploaded_anomaly_detector_scores_and_learns_with_or_without_labels(
+    host: Host,
+) -> None:
+    from river import anomaly, compose, preprocessing
+
+    detector = compose.Pipeline(
+        preprocessing.MinMaxScaler(), anomaly.HalfSpaceTrees(n_trees=5, height=3, seed=1)
+    )
+    name = f"anomaly-{uuid.uuid4().hex[:6]}"
+    files = {"file": ("hst.pkl", pickle.dumps(detector))}
+    r = host.post("/v2/online/", data={"name": name, "flavor": "anomaly"}, files=files)
+    assert r.status_code == 201, r.text
+    for i in range(60):
+        x = {"a": float(i % 10), "b": float(i % 7)}
+        _ok(host.post(f"/v2/online/{name}/learn/", json={"features": x}))
+    for i in range(20):
+        x = {"a": float(i % 10), "b": float(i % 7)}
+        _ok(host.post(f"/v2/online/{name}/learn/", json={"features": x, "ground_truth": False}))
+    odd = {"a": 500.0, "b": -300.0}
+    _ok(host.post(f"/v2/online/{name}/learn/", json={"features": odd, "ground_truth": True}))
+    score = _ok(host.post(f"/v2/online/{name}/predict/", json={"features": odd}))["prediction"]
+    assert isinstance(score, float) and 0.0 <= score <= 1.0
+    served = _ok(host.get(f"/v2/online/{name}/metrics"))
+    assert served["learned"] == 81
+    assert served["overall"]["ROCAUC"] is not None
+    bad = {"features": odd, "ground_truth": "maybe"}
+    _error(host.post(f"/v2/online/{name}/learn/", json=bad), 422, "ArgumentError")
+    regressor = {"file": ("lr.pkl", pickle.dumps(linear_model.LinearRegression()))}
+    r = host.post("/v2/online/", data={"flavor": "anomaly"}, files=regressor)
+    _error(r, 422, "ArgumentError")

@@ -32,7 +32,7 @@ def test_sigterm_finishes_inflight_requests_and_exits_cleanly(
         env={"DEEPAAS_HOST_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)},
     )
     workers = worker_pids(host)
-    assert len(workers) == 3
+    assert len(workers) == 4  # two predict, one train, one online
     with ThreadPoolExecutor(3) as executor:
         inflight = [
             executor.submit(host.post, "/v2/models/demo/predict/", data={"sleep": 2, "count": n})
@@ -95,7 +95,7 @@ def test_workers_exit_by_themselves_when_the_host_is_killed(
         busy = executor.submit(host.post, "/v2/models/demo/predict/", data={"sleep": 20})
         wait_until(lambda: pool(host)["busy"] == 1, what="a busy predict worker")
         workers = worker_pids(host)
-        assert len(workers) == 3
+        assert len(workers) == 4  # two predict, one train, one online
         host.process.send_signal(signal.SIGKILL)
         host.process.wait(10)
         for pid in workers:
