@@ -210,7 +210,9 @@ def main() -> None:
                 figures: dict[str, float] = {}
                 for op in ("learn", "predict"):
                     for c in (1, 16):
-                        runs = [_http(url, plugin, op, c, args.duration) for _ in range(args.repeat)]
+                        runs = [
+                            _http(url, plugin, op, c, args.duration) for _ in range(args.repeat)
+                        ]
                         figures[f"{op} c={c}"] = _median(runs)
                 figures["bulk learn"] = _median(
                     [_bulk(url, plugin, args.passes) for _ in range(args.repeat)]
