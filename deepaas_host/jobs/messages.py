@@ -8,7 +8,10 @@ frame over a socket pair. Exceptions never cross as themselves: a worker sends a
 from __future__ import annotations
 
 import pickle
+import select
+import socket
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ __all__ = [
     "VersionRef",
     "decode",
     "encode",
+    "receive",
 ]
 
 HEADER = struct.Struct("!I")
@@ -99,3 +103,33 @@ def encode(message: object) -> bytes:
 
 def decode(data: bytes) -> Any:
     return pickle.loads(data)
+
+
+def receive(
+    sock: socket.socket, *, idle: Callable[[], None] | None = None, every: float = 1.0
+) -> Iterator[Any]:
+    """Messages from ``sock`` until the other end closes it.
+
+    With ``idle``, it is called whenever ``every`` seconds pass without data.
+    """
+    buffer = bytearray()
+    while True:
+        if idle is not None:
+            readable, _, _ = select.select([sock], [], [], every)
+            if not readable:
+                idle()
+                continue
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return
+        buffer += chunk
+        offset = 0
+        while len(buffer) - offset >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, offset)
+            end = offset + HEADER.size + size
+            if len(buffer) < end:
+                break
+            message = decode(bytes(buffer[offset + HEADER.size : end]))
+            offset = end
+            yield message
+        del buffer[:offset]

@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from deepaas_host.jobs.messages import (
-    HEADER,
     Call,
     Progress,
     Ready,
     RemoteError,
     Reply,
     VersionRef,
-    decode,
     encode,
+    receive,
 )
 from deepaas_host.model.discovery import PluginInfo, load_plugin, quiet_legacy_warnings
 from deepaas_host.model.outputs import (
@@ -210,21 +209,10 @@ def worker_main(
         sys.exit(3)
     send(Ready(os.getpid()))
 
-    buffer = bytearray()
-    while True:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return  # host closed the pipe: shut down quietly
-        buffer += chunk
-        while len(buffer) >= HEADER.size:
-            (size,) = HEADER.unpack_from(buffer)
-            end = HEADER.size + size
-            if len(buffer) < end:
-                break
-            call: Call = decode(bytes(buffer[HEADER.size : end]))
-            del buffer[:end]
-            try:
-                reply = runner.run(call, send)
-                send(reply)
-            except Exception as exc:  # the reply itself failed to pickle, say
-                send(Reply(call.id, error=RemoteError("host", type(exc).__name__, str(exc))))
+    call: Call
+    for call in receive(sock):  # ends when the host closes the pipe: shut down quietly
+        try:
+            reply = runner.run(call, send)
+            send(reply)
+        except Exception as exc:  # the reply itself failed to pickle, say
+            send(Reply(call.id, error=RemoteError("host", type(exc).__name__, str(exc))))

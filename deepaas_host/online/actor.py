@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import pickle
-import select
 import shutil
 import signal
 import socket
@@ -31,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepaas_host.jobs.messages import HEADER, Call, Ready, RemoteError, Reply, decode, encode
+from deepaas_host.jobs.messages import Call, Ready, RemoteError, Reply, encode, receive
 from deepaas_host.model.discovery import PluginInfo, load_plugin
 from deepaas_host.online.eventlog import EventLog, latest_snapshot, prune, write_snapshot
 from deepaas_host.online.process import ActorConfig, OpFailed, shard_of
@@ -389,34 +388,20 @@ def run(
         sys.exit(3)
     send(Ready(os.getpid()))
 
-    buffer = bytearray()
-    while True:
-        readable, _, _ = select.select([sock], [], [], 1.0)
-        if not readable:
-            actor.reap()  # idle: collect finished snapshot children
-            continue
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            actor.close()
-            return
-        buffer += chunk
-        while len(buffer) >= HEADER.size:
-            (size,) = HEADER.unpack_from(buffer)
-            end = HEADER.size + size
-            if len(buffer) < end:
-                break
-            call: Call = decode(bytes(buffer[HEADER.size : end]))
-            del buffer[:end]
-            try:
-                reply = Reply(call.id, value=("ok", actor.handle(call)))
-            except OpFailed as exc:
-                reply = Reply(call.id, value=("err", exc.kind, str(exc)))
-            except Exception as exc:
-                reply = Reply(
-                    call.id,
-                    error=RemoteError(
-                        "host", type(exc).__name__, str(exc), traceback.format_exc(limit=20)
-                    ),
-                )
-            with contextlib.suppress(BrokenPipeError):
-                send(reply)
+    call: Call
+    # Idle seconds collect finished snapshot children.
+    for call in receive(sock, idle=actor.reap):
+        try:
+            reply = Reply(call.id, value=("ok", actor.handle(call)))
+        except OpFailed as exc:
+            reply = Reply(call.id, value=("err", exc.kind, str(exc)))
+        except Exception as exc:
+            reply = Reply(
+                call.id,
+                error=RemoteError(
+                    "host", type(exc).__name__, str(exc), traceback.format_exc(limit=20)
+                ),
+            )
+        with contextlib.suppress(BrokenPipeError):
+            send(reply)
+    actor.close()
