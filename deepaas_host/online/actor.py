@@ -255,11 +255,6 @@ class Actor:
             pickle.dump(instance.state.model, fh, protocol=pickle.HIGHEST_PROTOCOL)
             return fh.tell()
 
-    def _on_snapshot(self, kwargs: dict[str, Any]) -> int:
-        instance = self._instance(kwargs["name"])
-        self._snapshot_inline(instance)
-        return instance.snapshot_seq
-
     # snapshots ----------------------------------------------------------------------
 
     def _maybe_snapshot(self, instance: Instance, force: bool = False) -> None:

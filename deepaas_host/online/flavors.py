@@ -111,9 +111,6 @@ class Flavor:
     predict: Callable[[Any, Any], Prediction]
     learn: Callable[[Any, Any, Any], None]
     default_metrics: tuple[type[Any], ...]
-    #: Whether a learn needs a ground truth (clustering never takes one).
-    needs_truth: bool
-    takes_truth: bool = True
 
 
 _FLAVORS = {
@@ -123,7 +120,6 @@ _FLAVORS = {
         _predict_value,
         _learn_supervised,
         (metrics.MAE, metrics.RMSE, metrics.R2),
-        needs_truth=True,
     ),
     "binary": Flavor(
         "binary",
@@ -131,7 +127,6 @@ _FLAVORS = {
         _predict_class,
         _learn_supervised,
         (metrics.Accuracy, metrics.F1, metrics.ROCAUC, metrics.LogLoss),
-        needs_truth=True,
     ),
     "multiclass": Flavor(
         "multiclass",
@@ -139,7 +134,6 @@ _FLAVORS = {
         _predict_class,
         _learn_supervised,
         (metrics.Accuracy, metrics.MacroF1, metrics.CrossEntropy),
-        needs_truth=True,
     ),
     "clustering": Flavor(
         "clustering",
@@ -147,8 +141,6 @@ _FLAVORS = {
         _predict_value,
         _learn_unsupervised,
         (metrics.Silhouette,),
-        needs_truth=False,
-        takes_truth=False,
     ),
     "anomaly": Flavor(
         "anomaly",
@@ -156,9 +148,8 @@ _FLAVORS = {
         _predict_score,
         _learn_unsupervised,
         (metrics.ROCAUC,),
-        needs_truth=False,
     ),
-    "custom": Flavor("custom", _check_custom, _predict_value, _learn_custom, (), needs_truth=False),
+    "custom": Flavor("custom", _check_custom, _predict_value, _learn_custom, ()),
 }
 assert tuple(_FLAVORS) == FLAVORS
 

@@ -167,9 +167,6 @@ class Instance:
         self._pending = []
         return True
 
-    def discard_pending(self) -> None:
-        self._pending = []
-
     def expire(self, now: float) -> None:
         kept = self.state.kept
         while kept:

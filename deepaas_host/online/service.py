@@ -323,11 +323,6 @@ class OnlineService:
         )
         return size
 
-    async def snapshot(self, name: str) -> int:
-        self.meta(name)
-        seq: int = await self._call(self._pool(name), "snapshot", {"name": name})
-        return seq
-
     def op_stats(self, name: str) -> dict[str, Any]:
         self.meta(name)
         stats = self.stats.get(name, {})
