@@ -160,6 +160,62 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="events in the rolling window of online metrics (default 1000)",
     )
+    run.add_argument(
+        "--keep-bytes",
+        metavar="SIZE",
+        help="memory of the predictions kept per online model awaiting a label (default 64M)",
+    )
+    run.add_argument(
+        "--max-features",
+        type=int,
+        metavar="N",
+        help="features in one online sample (default 10000)",
+    )
+    run.add_argument(
+        "--max-feature-names",
+        type=int,
+        metavar="N",
+        help="distinct feature names one online model may learn (default 100000)",
+    )
+    run.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="a name the Host header may carry besides loopback names and the listen "
+        "address (repeatable; '*' accepts any)",
+    )
+    run.add_argument(
+        "--header-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a client has to send a complete request header (default 10)",
+    )
+    run.add_argument(
+        "--body-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a request body may stall before the request fails (default 30)",
+    )
+    run.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        metavar="S",
+        help="idle seconds before a keep-alive connection is closed (default 75)",
+    )
+    run.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        metavar="N",
+        help="open connections per client address, 0 for no cap (default 256)",
+    )
+    run.add_argument(
+        "--version-history-limit",
+        type=int,
+        metavar="N",
+        help="versions produced by training kept per model; the default and pinned "
+        "versions are never pruned (default 20)",
+    )
     run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument("--log-format", choices=["text", "json"], help="log line format")
     run.add_argument(
@@ -224,6 +280,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         "keep_predictions",
         "keep_seconds",
         "metrics_window",
+        "keep_bytes",
+        "max_features",
+        "max_feature_names",
+        "allowed_hosts",
+        "header_timeout",
+        "body_timeout",
+        "keepalive_timeout",
+        "max_connections_per_client",
+        "version_history_limit",
     )
     overrides: dict[str, Any] = {n: getattr(args, n, None) for n in names}
     return Settings.load(overrides, config_file=getattr(args, "config", None))

@@ -7,6 +7,8 @@
     │   └── MalformedBody (400)
     ├── AuthenticationError (401)      missing, unknown or revoked access token
     ├── PermissionDenied (403)         the token's scope does not cover the route
+    │   ├── CrossSiteRequest (403)     a browser page of another site sent it
+    │   └── CodeExecutionDenied (403)  it would run code the caller sent; needs manage
     ├── NotFound (404)
     │   ├── ModelNotFound (404)
     │   ├── JobNotFound (404)
@@ -16,18 +18,24 @@
     │   └── VersionNotFound (404)
     ├── MethodNotAllowed (405)
     ├── NotAcceptable (406)
+    ├── RequestTimeout (408)           the request body stalled
     ├── Conflict (409)
     │   └── ModelAlreadyExists (409)   a version name that exists, without force
     ├── PayloadTooLarge (413)
+    ├── HostNotAllowed (421)           the Host header is none of this host's names
     ├── ArgumentError (422)            bad arguments; ``details`` names each field
     ├── ModelError (500)               the plugin raised; names the exception type
     ├── ResponseValidationError (500)  the plugin's output breaks its own schema
     ├── VersionLoadError (500)         a version's artifact is missing/corrupt or load() failed
     ├── ArtifactError (500)            a version's artifact is missing or corrupt in the store
     ├── ArtifactStoreUnavailable (503) the artifact store cannot be reached or written
+    ├── InsufficientStorage (507)      the disk (or the database) is full
+    ├── StorageUnavailable (503)       the disk or the database failed a write
+    ├── OnlineModelDamaged (503)       an online model's files are damaged; it is refused
     ├── WorkerCrashed (502)            the worker process died during the call
     ├── Overloaded (503)               queue full; rendered with ``Retry-After``
     ├── ShuttingDown (503)
+    ├── ClientGone                     the client disconnected (never rendered)
     └── PluginLoadError                a plugin cannot be imported or lacks the contract
 
 The model and job layers raise these; one middleware renders them as
@@ -44,8 +52,13 @@ __all__ = [
     "ArtifactStoreUnavailable",
     "AuthenticationError",
     "BadRequest",
+    "ClientGone",
+    "CodeExecutionDenied",
     "Conflict",
+    "CrossSiteRequest",
     "HostError",
+    "HostNotAllowed",
+    "InsufficientStorage",
     "JobNotFound",
     "MalformedBody",
     "MethodNotAllowed",
@@ -54,14 +67,17 @@ __all__ = [
     "ModelNotFound",
     "NotAcceptable",
     "NotFound",
+    "OnlineModelDamaged",
     "OnlineModelNotFound",
     "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
     "PluginLoadError",
     "PredictionNotFound",
+    "RequestTimeout",
     "ResponseValidationError",
     "ShuttingDown",
+    "StorageUnavailable",
     "TokenNotFound",
     "VersionLoadError",
     "VersionNotFound",
@@ -73,6 +89,8 @@ class HostError(Exception):
     """Root of the host's errors; ``status`` is the HTTP status it maps to."""
 
     status: ClassVar[int] = 500
+    #: Seconds sent as ``Retry-After`` when the failure is expected to pass.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -119,6 +137,14 @@ class PermissionDenied(HostError):
     status = 403
 
 
+class CrossSiteRequest(PermissionDenied):
+    """A browser sent this request for a page of another site (``Origin``/``Sec-Fetch-Site``)."""
+
+
+class CodeExecutionDenied(PermissionDenied):
+    """The request would load or unpickle what the caller sent, which runs its code."""
+
+
 class NotFound(HostError):
     status = 404
 
@@ -160,6 +186,12 @@ class NotAcceptable(HostError):
     status = 406
 
 
+class RequestTimeout(HostError):
+    """The client stopped sending the request body."""
+
+    status = 408
+
+
 class Conflict(HostError):
     status = 409
 
@@ -173,6 +205,12 @@ class ModelAlreadyExists(Conflict):
 
 class PayloadTooLarge(HostError):
     status = 413
+
+
+class HostNotAllowed(HostError):
+    """The ``Host`` header names none of this host's names (DNS rebinding)."""
+
+    status = 421
 
 
 class ArgumentError(HostError):
@@ -212,18 +250,43 @@ class ArtifactStoreUnavailable(HostError):
     status = 503
 
 
+class InsufficientStorage(HostError):
+    """A write failed because the disk, a quota or the database is full."""
+
+    status = 507
+
+
+class StorageUnavailable(HostError):
+    """A write to the disk or the database failed for another reason."""
+
+    status = 503
+    retry_after = 5
+
+
+class OnlineModelDamaged(HostError):
+    """An online model's files are damaged; the model is refused until repaired."""
+
+    status = 503
+
+
 class WorkerCrashed(HostError):
     status = 502
 
 
 class Overloaded(HostError):
     status = 503
-    retry_after: ClassVar[int] = 1
+    retry_after = 1
 
 
 class ShuttingDown(HostError):
     status = 503
-    retry_after: ClassVar[int] = 5
+    retry_after = 5
+
+
+class ClientGone(HostError):
+    """The client went away before its call ran; the call is dropped, nobody is answered."""
+
+    status = 499
 
 
 class PluginLoadError(HostError):

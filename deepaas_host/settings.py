@@ -84,6 +84,24 @@ class Settings:
     keep_predictions: int = 10_000
     keep_seconds: float = 3600.0
     metrics_window: int = 1000
+    # Online limits: memory of the predictions kept for a label (per model), features
+    # in one sample, distinct feature names one model may learn.
+    keep_bytes: int = 64 << 20
+    max_features: int = 10_000
+    max_feature_names: int = 100_000
+    # Names the Host header may carry besides loopback names and the listen address
+    # (a guard against DNS rebinding); "*" accepts any name.
+    allowed_hosts: tuple[str, ...] = ()
+    # Slow clients: seconds for a complete request header, seconds a request body may
+    # stall, idle seconds of a keep-alive connection, open connections per client
+    # address (0: no cap).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections_per_client: int = 256
+    # Versions produced by training kept per model; the default version and pinned
+    # versions are never pruned.
+    version_history_limit: int = 20
 
     def __post_init__(self) -> None:
         base = self.base_path.strip()
@@ -101,6 +119,14 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.keep_seconds <= 0:
             raise SettingsError("keep_seconds must be positive")
+        for name in ("keep_bytes", "max_features", "max_feature_names", "version_history_limit"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive")
+        if self.max_connections_per_client < 0:
+            raise SettingsError("max_connections_per_client must be 0 (no cap) or more")
         if self.max_body_size < 1:
             raise SettingsError("max_body_size must be positive")
         if self.log_format not in ("text", "json"):
@@ -165,9 +191,9 @@ def _coerce_all(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def _coerce(name: str, value: Any) -> Any:
     default = getattr(Settings(), name) if name != "data_dir" else Path()
-    if name == "max_body_size":
+    if name in ("max_body_size", "keep_bytes"):
         return parse_size(value)
-    if name == "models":
+    if name in ("models", "allowed_hosts"):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         return tuple(str(v) for v in value)

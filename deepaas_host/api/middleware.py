@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from deepaas_host.api.keys import SETTINGS
-from deepaas_host.errors import AuthenticationError, HostError, Overloaded, ShuttingDown
+from deepaas_host.errors import AuthenticationError, HostError
 
 __all__ = [
     "REQUEST_ID",
@@ -48,7 +48,7 @@ def json_error(exc: HostError, request_id: str | None = None) -> web.Response:
     if request_id:
         body["request_id"] = request_id
     headers = {}
-    if isinstance(exc, Overloaded | ShuttingDown):
+    if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = exc.challenge
