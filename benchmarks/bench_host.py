@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per load run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--quick", action="store_true", help="1 run of 2 s each")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeat = 2.0, 1
@@ -262,6 +263,14 @@ def main() -> None:
     out = Path(data_dir) / "results.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"full results: {out}")
+    if args.json:
+        figures = {"start-up s": results["startup_s"]}
+        for row in table:
+            figures[f"{row['case']} host req/s"] = row["host"]["rps"]
+            figures[f"{row['case']} host/bare"] = row["ratio_rps"]
+            figures[f"{row['case']} added p50 ms"] = row["added_p50_ms"]
+        figures["extra worker beyond plugin MiB"] = m["extra_worker_beyond_plugin"]
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

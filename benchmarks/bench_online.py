@@ -198,11 +198,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--passes", type=int, default=20, help="dataset passes for bulk")
     parser.add_argument("--quick", action="store_true", help="1 run of 1.5 s, 3 passes")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeat, args.passes = 1.5, 1, 3
 
     print(f"online learning benchmark: {os.cpu_count()} cores, medians of {args.repeat} runs")
+    collected: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = _start_host(str(Path(tmp) / "fsync"), fsync=True)
         try:
@@ -225,9 +227,13 @@ def main() -> None:
                     print(f"  {key:<36} {value:>10,.0f}")
                 ratio = figures["in-process (predict+metrics+learn)"] / figures["bulk learn"]
                 print(f"  bulk learn takes {ratio:.2f}x the in-process time per event")
+                collected.update({f"{flavor} {key} events/s": v for key, v in figures.items()})
+                collected[f"{flavor} bulk/in-process time"] = ratio
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
+    if args.json:
+        Path(args.json).write_text(json.dumps(collected, indent=2))
 
 
 if __name__ == "__main__":
