@@ -513,7 +513,15 @@ def build_openapi(
                             "requestBody": _request_body(ma, model.train_args),
                             "responses": {
                                 "202": _json(_ref("Job"), "Job accepted and queued"),
-                                **_error_responses(["400", "413", "415", "422"]),
+                                **_error_responses(
+                                    ["400", "413", "415", "422", "503", "507"],
+                                    {
+                                        "503": "The job cannot be recorded: the database "
+                                        "failed, or the host is shutting down",
+                                        "507": "The job cannot be recorded: no room left "
+                                        "on disk or in the database",
+                                    },
+                                ),
                             },
                         },
                         "get": {

@@ -9,7 +9,9 @@ SQLAlchemy Core, so a server database such as PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -17,13 +19,16 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from deepaas_host.store.errors import sqlite_files, translating
 
 __all__ = [
     "DB_FILENAME",
     "SQLITE_BUSY_TIMEOUT_MS",
     "EngineStore",
     "create_schema",
+    "database_files",
     "iso_utc",
     "jobs_table",
     "metadata",
@@ -115,16 +120,47 @@ async def create_schema(engine: AsyncEngine) -> None:
             await conn.run_sync(metadata.create_all)
 
 
+def database_files(engine: AsyncEngine) -> tuple[Path, ...]:
+    """The local files behind ``engine``: those of a SQLite file, none for a server."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return ()
+    if database.startswith("file:"):
+        return ()
+    return sqlite_files(Path(database))
+
+
 class EngineStore:
-    """Base of the stores: an engine that is closed only by the store that opened it."""
+    """Base of the stores: an engine that is closed only by the store that opened it.
+
+    Stores reach the database through :meth:`_begin` and :meth:`_connect`, so a
+    failing database is always ``InsufficientStorage`` or ``StorageUnavailable``
+    (see :mod:`deepaas_host.store.errors`); a refused statement stays what it is.
+    """
 
     def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
         self._engine = engine
         self._owns_engine = owns_engine
+        self._files = database_files(engine)
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    @contextlib.asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends."""
+        with translating(files=self._files):
+            async with self._engine.begin() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading."""
+        with translating(files=self._files):
+            async with self._engine.connect() as conn:
+                yield conn
 
     async def close(self) -> None:
         """Release the connections if this store opened them."""

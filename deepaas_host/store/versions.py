@@ -119,7 +119,7 @@ class VersionStore(EngineStore):
         query = sa.select(*_COLUMNS).where(
             versions_table.c.model == model, versions_table.c.name == name
         )
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return _record(row) if row else None
 
@@ -130,7 +130,7 @@ class VersionStore(EngineStore):
             .where(versions_table.c.model == model)
             .order_by(versions_table.c.seq.desc())
         )
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_record(r) for r in rows]
 
@@ -178,7 +178,7 @@ class VersionStore(EngineStore):
         values = dataclasses.asdict(record)
         values["metrics"] = None if metrics is None else json.dumps(metrics, default=str)
         try:
-            async with self._engine.begin() as conn:
+            async with self._begin() as conn:
                 await conn.execute(versions_table.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise VersionExists(model, name) from exc
@@ -207,14 +207,14 @@ class VersionStore(EngineStore):
             changes["engine"] = engine
         if description is not None:
             changes["description"] = description
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 versions_table.update().where(versions_table.c.id == current.id).values(**changes)
             )
         return dataclasses.replace(current, **changes)
 
     async def delete(self, model: str, name: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 versions_table.delete().where(
                     versions_table.c.model == model, versions_table.c.name == name
@@ -233,7 +233,7 @@ class VersionStore(EngineStore):
 
     async def default(self, model: str) -> VersionRecord | None:
         """The version set as default, else the newest one, else None."""
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             chosen = (
                 await conn.execute(
                     sa.select(defaults_table.c.name).where(defaults_table.c.model == model)
