@@ -106,7 +106,7 @@ def _add_model_routes(
             app.router.add_get(f"{base}/train/", handlers["list"], allow_head=False)
             app.router.add_get(f"{base}/train/{{job_id}}", handlers["get"], allow_head=False)
             app.router.add_delete(f"{base}/train/{{job_id}}", handlers["cancel"])
-    app.add_routes(version_routes(p))
+    app.add_routes(version_routes(p, models.values()))
     app.add_routes(online_routes(p))
     app.router.add_route("*", f"{p}/v2/models/{{name}}/{{rest:.*}}", _unknown_model)
 
@@ -170,6 +170,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             ),
             models,
             predict_pool,
+            history_limit=settings.version_history_limit,
         )
         app[keys.REGISTRY] = registry
         if settings.train and trainable:

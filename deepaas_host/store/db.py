@@ -108,16 +108,45 @@ async def open_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring tables of an older database up to date: add the columns it lacks.
+
+    Columns added after the first release are nullable or have a server default, so
+    adding them to a table that has rows is one ``ALTER TABLE`` each, on SQLite and
+    PostgreSQL alike.
+    """
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise RuntimeError(
+                    f"cannot add column {table.name}.{column.name}: it needs a server default"
+                )
+            spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {spec}"))
+
+
+def _create_all(conn: sa.Connection) -> None:
+    metadata.create_all(conn)
+    _add_missing_columns(conn)
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet; existing ones are left as they are."""
+    """Create the tables that do not exist yet and add the columns older ones lack."""
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_create_all)
     except sa.exc.DBAPIError:
-        # Another process created the tables between our check and our
-        # CREATE; a second pass finds them and does nothing.
+        # Another process created the tables (or added a column) between our check
+        # and our change; a second pass finds them and does nothing.
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_create_all)
 
 
 def database_files(engine: AsyncEngine) -> tuple[Path, ...]:
