@@ -61,6 +61,16 @@ def test_a_full_disk_refuses_new_jobs_and_running_ones_end_when_it_is_freed(
         assert "no room" in body["message"]
         assert job_dirs(host) == {running["id"]}
         assert list((host.data_dir / "uploads").iterdir()) == []
+        # An upload of a version: its record cannot be written, its file is not kept.
+        version = host.post(
+            "/v2/models/demo/versions/",
+            data={"engine": "custom"},
+            files={"file": ("v.json", b'{"a": 1}')},
+        )
+        assert version.status_code == 507, version.text
+        assert version.json()["error"] == "InsufficientStorage"
+        stored = host.data_dir / "artifacts"
+        assert not stored.exists() or not [p for p in stored.rglob("*") if p.is_file()]
 
         # The running job goes on although its progress cannot be saved; once it
         # ends it reads error from memory, saying why.
