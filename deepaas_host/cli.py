@@ -9,11 +9,14 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepaas_host import __version__, tokens_cli
 from deepaas_host.errors import ArgumentError, HostError
 from deepaas_host.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from deepaas_host.store.lock import DataDirLock
 
 __all__ = ["build_parser", "main"]
 
@@ -322,13 +325,13 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, data_lock: DataDirLock | None = None) -> int:
     from aiohttp import web
 
     from deepaas_host.api import create_app
     from deepaas_host.api.keys import MODELS, ONLINE_PLUGINS, STARTUP
 
-    app = create_app(settings)
+    app = create_app(settings, data_lock=data_lock)
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -366,6 +369,7 @@ async def _serve(settings: Settings) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from deepaas_host.logs import configure_logging
+    from deepaas_host.store.lock import DataDirLock
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
@@ -375,7 +379,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    return int(runner(_serve(settings)))
+    # Before any plugin is imported or any file touched: a second host on this
+    # directory leaves at once, naming the first (DataDirectoryInUse, status 1).
+    with DataDirLock.acquire(settings.data_dir) as data_lock:
+        return int(runner(_serve(settings, data_lock)))
 
 
 def _cmd_local(args: argparse.Namespace, rest: Sequence[str]) -> int:

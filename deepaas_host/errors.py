@@ -36,6 +36,7 @@
     ├── Overloaded (503)               queue full; rendered with ``Retry-After``
     ├── ShuttingDown (503)
     ├── ClientGone                     the client disconnected (never rendered)
+    ├── DataDirectoryInUse             another host holds the data directory (never rendered)
     └── PluginLoadError                a plugin cannot be imported or lacks the contract
 
 The model and job layers raise these; one middleware renders them as
@@ -56,6 +57,7 @@ __all__ = [
     "CodeExecutionDenied",
     "Conflict",
     "CrossSiteRequest",
+    "DataDirectoryInUse",
     "HostError",
     "HostNotAllowed",
     "InsufficientStorage",
@@ -287,6 +289,19 @@ class ClientGone(HostError):
     """The client went away before its call ran; the call is dropped, nobody is answered."""
 
     status = 499
+
+
+class DataDirectoryInUse(HostError):
+    """Another process holds the data directory's lock: this host does not start."""
+
+    def __init__(self, directory: str, holder: int | None) -> None:
+        who = f"another deepaas-host (pid {holder})" if holder else "another deepaas-host"
+        super().__init__(
+            f"the data directory {directory} is in use by {who}; stop that host, or give "
+            "this one a data directory of its own with --data-dir."
+        )
+        self.directory = directory
+        self.holder = holder
 
 
 class PluginLoadError(HostError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
@@ -29,6 +29,7 @@ from deepaas_host.registry.artifacts import ArtifactStore
 from deepaas_host.registry.service import VersionService
 from deepaas_host.settings import Settings
 from deepaas_host.store import JobStore, create_schema, open_engine
+from deepaas_host.store.lock import DataDirLock
 from deepaas_host.store.versions import VersionStore
 
 __all__ = ["create_app", "load_all", "load_models"]
@@ -105,9 +106,23 @@ def _add_model_routes(
             app.router.add_get(f"{base}/train/", handlers["list"], allow_head=False)
             app.router.add_get(f"{base}/train/{{job_id}}", handlers["get"], allow_head=False)
             app.router.add_delete(f"{base}/train/{{job_id}}", handlers["cancel"])
-    app.add_routes(version_routes(p))
+    app.add_routes(version_routes(p, models.values()))
     app.add_routes(online_routes(p))
     app.router.add_route("*", f"{p}/v2/models/{{name}}/{{rest:.*}}", _unknown_model)
+
+
+def _data_dir_context(
+    given: DataDirLock | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def hold(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            yield
+            return
+        # A mkdir, an open and a non-blocking flock: nothing to take off the loop.
+        with DataDirLock.acquire(app[keys.SETTINGS].data_dir):
+            yield
+
+    return hold
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -155,6 +170,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             ),
             models,
             predict_pool,
+            history_limit=settings.version_history_limit,
         )
         app[keys.REGISTRY] = registry
         if settings.train and trainable:
@@ -214,14 +230,24 @@ async def _start(
 
 
 def create_app(
-    settings: Settings | None = None, *, plugins: Sequence[LoadedPlugin] | None = None
+    settings: Settings | None = None,
+    *,
+    plugins: Sequence[LoadedPlugin] | None = None,
+    data_lock: DataDirLock | None = None,
 ) -> web.Application:
     """Build the application: load plugins, generate routes and the spec.
 
     Workers are started (and warmed) when the app starts; ``GET /v2/health``
     turns ready once they are. ``plugins`` bypasses discovery (tests, embedding).
+    Starting takes the lock of the data directory first (``DataDirectoryInUse`` if
+    another host has it) unless ``data_lock``, a lock the caller holds on that
+    directory, is given.
     """
     settings = settings or Settings.load()
+    if data_lock is not None and (
+        not data_lock.held or data_lock.directory != settings.data_dir.absolute()
+    ):
+        raise ValueError(f"data_lock is not a held lock of {settings.data_dir}")
     models, online = load_all(settings, plugins)
     app = web.Application(
         middlewares=[request_log_middleware, error_middleware, auth_middleware],
@@ -237,7 +263,9 @@ def create_app(
         app[docs.SPEC] = build_openapi(settings, models.values(), online=online)
         app.add_routes(docs.routes(p))
     _add_model_routes(app, settings, models)
-    app.cleanup_ctx.append(auth_context)  # first: refuse to start before workers do
+    # Before anything opens a file in the data directory.
+    app.cleanup_ctx.append(_data_dir_context(data_lock))
+    app.cleanup_ctx.append(auth_context)  # refuse to start before workers do
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_stop_streams)
     return app

@@ -24,6 +24,7 @@ from deepaas_host.model.online import FLAVORS
 from deepaas_host.model.outputs import JSON_MEDIA_TYPE
 from deepaas_host.model.wrapper import ModelWrapper
 from deepaas_host.settings import Settings
+from deepaas_host.store.versions import VERSION_NAME, VersionSource
 
 __all__ = ["build_openapi"]
 
@@ -144,32 +145,7 @@ def _components(spec: APISpec) -> None:
             ],
         },
     )
-    spec.components.schema(
-        "Version",
-        {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "model": {"type": "string"},
-                "name": {"type": "string"},
-                "engine": {"type": "string"},
-                "description": {"type": "string", "nullable": True},
-                "source": {"type": "string", "enum": ["upload", "training"]},
-                "job_id": {"type": "string", "nullable": True},
-                "created": {"type": "string", "format": "date-time"},
-                "updated": {"type": "string", "format": "date-time"},
-                "filename": {"type": "string"},
-                "size": {"type": "integer"},
-                "sha256": {"type": "string"},
-                "metrics": {"type": "object", "nullable": True, "additionalProperties": True},
-                "default": {"type": "boolean"},
-                "loaded": {"type": "boolean", "description": "Loaded in a predict worker"},
-                "href": {"type": "string", "format": "uri"},
-                "download": {"type": "string", "format": "uri"},
-            },
-            "required": ["id", "model", "name", "engine", "source", "size", "sha256", "href"],
-        },
-    )
+    spec.components.schema("Version", _version_component())
     spec.components.schema(
         "Health",
         {
@@ -513,7 +489,15 @@ def build_openapi(
                             "requestBody": _request_body(ma, model.train_args),
                             "responses": {
                                 "202": _json(_ref("Job"), "Job accepted and queued"),
-                                **_error_responses(["400", "413", "415", "422"]),
+                                **_error_responses(
+                                    ["400", "413", "415", "422", "503", "507"],
+                                    {
+                                        "503": "The job cannot be recorded: the database "
+                                        "failed, or the host is shutting down",
+                                        "507": "The job cannot be recorded: no room left "
+                                        "on disk or in the database",
+                                    },
+                                ),
                             },
                         },
                         "get": {
@@ -552,28 +536,100 @@ def build_openapi(
                     },
                 )
         for model in models:
-            _version_paths(spec, f"{p}/v2/models/{model.name}", model.name)
+            _version_paths(spec, f"{p}/v2/models/{model.name}", model)
     _online_paths(spec, p, online)
     return document_security(spec.to_dict(), p)
 
 
+_STORAGE_ERRORS = {
+    "503": "The database or the artifact store failed (see Retry-After)",
+    "507": "No room left: the disk, a quota or the database is full",
+}
+
+
+def _version_name_schema() -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^{VERSION_NAME.pattern}$"}
+
+
 def _version_parameter(model: ModelWrapper) -> list[dict[str, Any]]:
-    if "version" in model.predict_args.fields:
+    """``?version=`` of a predict: only for a model that can load versions, and only
+    when the plugin has no argument of that name."""
+    if not model.supports_versions or "version" in model.predict_args.fields:
         return []
     return [
         {
             "name": "version",
             "in": "query",
             "required": False,
-            "schema": {"type": "string"},
-            "description": "Version to predict with (default: the model's default version,"
-            " for models that can load versions)",
+            "schema": _version_name_schema(),
+            "description": "Version to predict with (default: the model's default version)",
         }
     ]
 
 
-def _version_paths(spec: APISpec, base: str, tag: str) -> None:
-    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+def _version_component() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "model": {"type": "string"},
+            "name": _version_name_schema(),
+            "engine": {"type": "string"},
+            "description": {"type": "string", "nullable": True},
+            "source": {"type": "string", "enum": [s.value for s in VersionSource]},
+            "job_id": {
+                "type": "string",
+                "nullable": True,
+                "description": "The training job that produced it (null if uploaded)",
+            },
+            "created": {"type": "string", "format": "date-time"},
+            "updated": {"type": "string", "format": "date-time"},
+            "filename": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "metrics": {"type": "object", "nullable": True, "additionalProperties": True},
+            "pinned": {
+                "type": "boolean",
+                "description": "Kept when older trained versions are pruned",
+            },
+            "default": {"type": "boolean"},
+            "loaded": {"type": "boolean", "description": "Loaded in a predict worker"},
+            "href": {"type": "string", "format": "uri"},
+            "download": {"type": "string", "format": "uri"},
+        },
+        "required": [
+            "id",
+            "model",
+            "name",
+            "engine",
+            "description",
+            "source",
+            "job_id",
+            "created",
+            "updated",
+            "filename",
+            "size",
+            "sha256",
+            "metrics",
+            "pinned",
+            "default",
+            "loaded",
+            "href",
+            "download",
+        ],
+        "additionalProperties": False,
+    }
+
+
+def _version_paths(spec: APISpec, base: str, model: ModelWrapper) -> None:
+    tag = model.name
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": _version_name_schema(),
+        "description": "Version name",
+    }
     doc = _json(_ref("Version"), "The version")
     upload = {
         "type": "object",
@@ -584,13 +640,17 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                 "pattern": "^[A-Za-z0-9_.+-]{1,64}$",
                 "description": "Artifact format, e.g. onnx, pickle, joblib, river, custom",
             },
-            "version": {"type": "string", "description": "Name; generated (v1, v2, …) if absent"},
+            "version": {
+                **_version_name_schema(),
+                "description": "Name; generated (v1, v2, …) if absent",
+            },
             "description": {"type": "string"},
             "force": {"type": "boolean", "default": False, "description": "Replace if it exists"},
         },
         "required": ["file", "engine"],
         "additionalProperties": False,
     }
+    stored = ("503", "507")
     spec.path(
         path=f"{base}/versions/",
         operations={
@@ -605,7 +665,9 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                 "responses": {
                     "201": _json(_ref("Version"), "Created"),
                     "200": _json(_ref("Version"), "Replaced (force)"),
-                    **_error_responses(["400", "404", "409", "413", "422"]),
+                    **_error_responses(
+                        ["400", "404", "409", "413", "422", *stored], _STORAGE_ERRORS
+                    ),
                 },
             },
             "get": {
@@ -618,9 +680,10 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                             "type": "object",
                             "properties": {
                                 "versions": {"type": "array", "items": _ref("Version")},
-                                "default": {"type": "string", "nullable": True},
+                                "default": {**_version_name_schema(), "nullable": True},
                             },
                             "required": ["versions", "default"],
+                            "additionalProperties": False,
                         },
                         "Versions",
                     ),
@@ -644,7 +707,7 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                 "operationId": f"delete_version_{tag}",
                 "tags": [tag],
                 "parameters": [version],
-                "responses": {"200": doc, **_error_responses(["404"])},
+                "responses": {"200": doc, **_error_responses(["404", *stored], _STORAGE_ERRORS)},
             },
         },
     )
@@ -679,11 +742,21 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
             }
         },
     )
-    for action, summary in (
-        ("load", "Load the version in every predict worker"),
-        ("unload", "Release the version in every predict worker"),
-        ("default", "Make the version the model's default"),
-    ):
+    actions = [
+        ("default", "Make the version the model's default", ["404", *stored]),
+        (
+            "pin",
+            "Pin the version: pruning of older trained versions keeps it",
+            ["404", *stored],
+        ),
+        ("unpin", "Unpin the version: it may be pruned again", ["404", *stored]),
+    ]
+    if model.supports_versions:
+        actions += [
+            ("load", "Load the version in every predict worker", ["404", "500"]),
+            ("unload", "Release the version in every predict worker", ["404"]),
+        ]
+    for action, summary, errors in actions:
         spec.path(
             path=f"{base}/versions/{{version}}/{action}",
             operations={
@@ -692,7 +765,16 @@ def _version_paths(spec: APISpec, base: str, tag: str) -> None:
                     "operationId": f"{action}_version_{tag}",
                     "tags": [tag],
                     "parameters": [version],
-                    "responses": {"200": doc, **_error_responses(["404", "422", "500"])},
+                    "responses": {
+                        "200": doc,
+                        **_error_responses(
+                            errors,
+                            {
+                                **_STORAGE_ERRORS,
+                                "500": "The artifact is missing or corrupt, or load() failed",
+                            },
+                        ),
+                    },
                 }
             },
         )

@@ -271,6 +271,14 @@ class Client:
         """Make a version the one predictions use when none is named."""
         return self._version_action(name, version, "default")
 
+    def pin_version(self, name: str, version: str) -> Document:
+        """Pin a version: the host keeps it when it prunes older trained versions."""
+        return self._version_action(name, version, "pin")
+
+    def unpin_version(self, name: str, version: str) -> Document:
+        """Unpin a version: a later training may prune it again."""
+        return self._version_action(name, version, "unpin")
+
     def _versions(self, name: str) -> Document:
         url = self._http.url(name, "versions", slash=True)
         listing: Document = self._http.json("GET", url, model=name)

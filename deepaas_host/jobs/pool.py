@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
 from deepaas_host.errors import (
     HostError,
     ModelError,
@@ -44,6 +42,7 @@ from deepaas_host.jobs.messages import (
     decode,
     encode,
 )
+from deepaas_host.jobs.proctree import kill_tree
 from deepaas_host.jobs.worker import worker_main
 from deepaas_host.model.discovery import PluginInfo
 
@@ -101,15 +100,9 @@ class PoolStats:
 
 
 def kill_process_tree(pid: int, sig: int = signal.SIGKILL) -> None:
-    """Signal a process and every descendant of it."""
-    try:
-        parent = psutil.Process(pid)
-        children = parent.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return
-    for proc in [*children, parent]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(sig)
+    """Signal a worker, every descendant of it (orphans it adopted included) and its
+    process group, frozen first so that none escapes (see ``jobs.proctree``)."""
+    kill_tree(pid, sig)
 
 
 def _describe_exit(code: int | None) -> str:

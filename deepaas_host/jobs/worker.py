@@ -32,6 +32,7 @@ from deepaas_host.jobs.messages import (
     encode,
     receive,
 )
+from deepaas_host.jobs.proctree import kill_tree, lead_own_tree
 from deepaas_host.model.discovery import PluginInfo, load_plugin, quiet_legacy_warnings
 from deepaas_host.model.outputs import (
     OutputError,
@@ -171,10 +172,20 @@ class _Runner:
 
 def _watch_parent(parent_pid: int) -> None:
     # A worker busy in a long training cannot notice a closed socket; this does.
+    # The host is gone (killed, say): nothing the plugin started may outlive it.
     while True:
         time.sleep(0.5)
         if os.getppid() != parent_pid:
-            os._exit(70)
+            _end_tree()
+
+
+def _end_tree() -> None:
+    """Kill every process this worker's plugin started, then the worker."""
+    kill_tree(os.getpid(), include_root=False)
+    # Its group too: a process forked after the listing is still in it.
+    if os.getpgid(0) == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(70)
 
 
 def worker_main(
@@ -187,6 +198,8 @@ def worker_main(
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # First, before any plugin code runs: what it starts stays in this tree.
+    lead_own_tree()
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     lock = threading.Lock()
 

@@ -33,7 +33,12 @@ from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from deepaas_host.errors import ArtifactError, ArtifactStoreUnavailable, HostError
+from deepaas_host.errors import (
+    ArtifactError,
+    ArtifactStoreUnavailable,
+    HostError,
+    InsufficientStorage,
+)
 
 __all__ = [
     "ArtifactReader",
@@ -186,9 +191,7 @@ class LocalArtifactStore(ArtifactStore):
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     target.unlink(missing_ok=True)
-                raise ArtifactStoreUnavailable(
-                    f"The artifact store {self.location} cannot take the file: {exc}"
-                ) from exc
+                raise _put_failed(self.location, exc) from exc
             return StoredArtifact(key, target.stat().st_size, sha256_of(target))
 
         return await asyncio.to_thread(move)
@@ -215,6 +218,17 @@ class LocalArtifactStore(ArtifactStore):
         except FileNotFoundError as exc:
             raise _missing(label, self.location) from exc
         return ArtifactReader(fh, _call)
+
+
+def _put_failed(location: str, exc: OSError) -> HostError:
+    """A file the store cannot take: no room (507), else the store is unavailable."""
+    # Imported here: workers import this module, and the store package pulls in SQLAlchemy.
+    from deepaas_host.store.errors import storage_error
+
+    error = storage_error(exc, where=f"The artifact store {location}")
+    if isinstance(error, InsufficientStorage):
+        return error
+    return ArtifactStoreUnavailable(f"The artifact store {location} cannot take the file: {exc}")
 
 
 def _call(fn: Callable[[], _T]) -> _T:

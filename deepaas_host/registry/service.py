@@ -13,6 +13,7 @@ from typing import Any
 from deepaas_host.errors import (
     ArgumentError,
     ArtifactError,
+    HostError,
     ModelAlreadyExists,
     ModelNotFound,
     VersionLoadError,
@@ -22,7 +23,13 @@ from deepaas_host.jobs.messages import VersionRef
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.wrapper import ModelWrapper
 from deepaas_host.registry.artifacts import ArtifactStore
-from deepaas_host.store.versions import VersionExists, VersionRecord, VersionSource, VersionStore
+from deepaas_host.store.errors import translating
+from deepaas_host.store.versions import (
+    VERSION_NAME,
+    VersionRecord,
+    VersionSource,
+    VersionStore,
+)
 
 __all__ = ["VersionService"]
 
@@ -30,7 +37,12 @@ log = logging.getLogger(__name__)
 
 
 class VersionService:
-    """The registry of every served model's versions."""
+    """The registry of every served model's versions.
+
+    Per model at most ``history_limit`` versions produced by training are kept
+    besides the default and the pinned ones: registering one more deletes the
+    oldest (record and artifact). Uploaded versions are never pruned.
+    """
 
     def __init__(
         self,
@@ -38,11 +50,16 @@ class VersionService:
         artifacts: ArtifactStore,
         models: dict[str, ModelWrapper],
         pool: WorkerPool | None,
+        *,
+        history_limit: int = 20,
     ) -> None:
+        if history_limit < 1:
+            raise ValueError(f"history_limit must be >= 1, not {history_limit}")
         self.store = store
         self.artifacts = artifacts
         self.models = models
         self.pool = pool
+        self.history_limit = history_limit
         self._lock = asyncio.Lock()  # name allocation and replacement are read-modify-write
         # Default version per model, so a predict costs no query; every change
         # goes through this service, which forgets the entry.
@@ -145,25 +162,26 @@ class VersionService:
     async def register_training(
         self, model: str, job_id: str, artifact_dir: Path, metrics: Any
     ) -> VersionRecord | None:
-        """Make what a training job wrote into a version (None if it wrote nothing)."""
-        files = await asyncio.to_thread(_files_in, artifact_dir)
-        if not files:
-            return None
+        """Make what a training job wrote into a version (None if it wrote nothing),
+        then prune the model's trained versions beyond the history limit."""
         wrapper = self.require_model(model)
-        if len(files) == 1:
-            source, filename = files[0], files[0].name
-        else:
-            source = Path(tempfile.mkstemp(dir=artifact_dir.parent, suffix=".zip")[1])
-            await asyncio.to_thread(_zip_dir, artifact_dir, source)
-            filename = f"{model}.zip"
+        with translating(where=f"The job directory {artifact_dir.parent}"):
+            files = await asyncio.to_thread(_files_in, artifact_dir)
+            if not files:
+                return None
+            if len(files) == 1:
+                source, filename = files[0], files[0].name
+            else:
+                source = Path(tempfile.mkstemp(dir=artifact_dir.parent, suffix=".zip")[1])
+                await asyncio.to_thread(_zip_dir, artifact_dir, source)
+                filename = f"{model}.zip"
         stored = await self.artifacts.put(
             model, source, keep_local=wrapper.supports_versions and self.pool is not None
         )
-        async with self._lock:
-            name = _plugin_version_name(wrapper, job_id, metrics) or await self.store.next_name(
-                model
-            )
-            try:
+        try:
+            async with self._lock:
+                name = _plugin_version_name(wrapper, job_id, metrics)
+                name = name or await self.store.next_name(model)
                 record = await self.store.add(
                     model,
                     name,
@@ -176,12 +194,31 @@ class VersionService:
                     job_id=job_id,
                     metrics=metrics if isinstance(metrics, dict) else None,
                 )
-            except VersionExists:
-                await self._discard(stored.key, stored.sha256)
-                raise
-            self._defaults.pop(model, None)
+                self._defaults.pop(model, None)
+        except BaseException:
+            await self._discard(stored.key, stored.sha256)
+            raise
         log.info("training job %s registered version %s of %s", job_id, name, model)
+        await self._prune(model)
         return record
+
+    async def _prune(self, model: str) -> None:
+        """Delete trained versions beyond the history limit; a failure is logged only
+        (the next registration tries again)."""
+        try:
+            async with self._lock:
+                spare = await self.default_name(model)
+                surplus = await self.store.surplus_trained(model, self.history_limit, spare=spare)
+                for record in surplus:
+                    await self._remove(record)
+                    log.info(
+                        "pruned version %s of %s (more than %d trained versions)",
+                        record.name,
+                        model,
+                        self.history_limit,
+                    )
+        except Exception:
+            log.exception("pruning the trained versions of %s failed", model)
 
     async def by_job(self, model: str, job_id: str) -> VersionRecord | None:
         for record in await self.store.list(model):
@@ -191,19 +228,43 @@ class VersionService:
 
     async def delete(self, model: str, name: str) -> VersionRecord:
         record = await self.get(model, name)
+        await self._remove(record)
+        return record
+
+    async def _remove(self, record: VersionRecord) -> None:
         if self.pool is not None:
-            await self.pool.broadcast(model, "unload", {"version": name})
-        await self.store.delete(model, name)
-        self._defaults.pop(model, None)
+            await self.pool.broadcast(record.model, "unload", {"version": record.name})
+        await self.store.delete(record.model, record.name)
+        self._defaults.pop(record.model, None)
         await self._discard(record.key, record.sha256)
+
+    async def pin(self, model: str, name: str) -> VersionRecord:
+        """Keep a version through the pruning of trained versions."""
+        return await self._set_pinned(model, name, True)
+
+    async def unpin(self, model: str, name: str) -> VersionRecord:
+        """Let a trained version be pruned again (the next training may prune it)."""
+        return await self._set_pinned(model, name, False)
+
+    async def _set_pinned(self, model: str, name: str, pinned: bool) -> VersionRecord:
+        self.require_model(model)
+        async with self._lock:  # not while a pruning picks what to delete
+            record = await self.store.set_pinned(model, name, pinned)
+        if record is None:
+            raise VersionNotFound(model, name)
+        self._defaults.pop(model, None)
         return record
 
     async def _discard(self, key: str, sha256: str) -> None:
         """Delete an artifact no record uses any more, and its local copy unless shared."""
         await self.artifacts.delete(key)
-        for model in self.models:
-            if any(r.sha256 == sha256 for r in await self.store.list(model)):
-                return
+        try:
+            for model in self.models:
+                if any(r.sha256 == sha256 for r in await self.store.list(model)):
+                    return
+        except HostError as exc:  # keep the local copy: a record may still use it
+            log.warning("cannot tell whether %s is still used: %s", sha256, exc.message)
+            return
         await self.artifacts.forget(sha256)
 
     async def _ref(self, name: str, key: str, sha256: str) -> VersionRef:
@@ -278,4 +339,14 @@ def _plugin_version_name(wrapper: ModelWrapper, job_id: str, metrics: Any) -> st
     except Exception:
         log.exception("generate_version_id of %s raised; using a generated name", wrapper.name)
         return None
-    return str(name) if name else None
+    if not name:
+        return None
+    if not VERSION_NAME.fullmatch(str(name)):
+        log.warning(
+            "generate_version_id of %s returned %r, which is no version name "
+            "(letters, digits and _.+- up to 128); using a generated name",
+            wrapper.name,
+            name,
+        )
+        return None
+    return str(name)

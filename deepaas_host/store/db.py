@@ -9,7 +9,9 @@ SQLAlchemy Core, so a server database such as PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -17,13 +19,16 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from deepaas_host.store.errors import sqlite_files, translating
 
 __all__ = [
     "DB_FILENAME",
     "SQLITE_BUSY_TIMEOUT_MS",
     "EngineStore",
     "create_schema",
+    "database_files",
     "iso_utc",
     "jobs_table",
     "metadata",
@@ -103,28 +108,88 @@ async def open_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring tables of an older database up to date: add the columns it lacks.
+
+    Columns added after the first release are nullable or have a server default, so
+    adding them to a table that has rows is one ``ALTER TABLE`` each, on SQLite and
+    PostgreSQL alike.
+    """
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise RuntimeError(
+                    f"cannot add column {table.name}.{column.name}: it needs a server default"
+                )
+            spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {spec}"))
+
+
+def _create_all(conn: sa.Connection) -> None:
+    metadata.create_all(conn)
+    _add_missing_columns(conn)
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet; existing ones are left as they are."""
+    """Create the tables that do not exist yet and add the columns older ones lack."""
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_create_all)
     except sa.exc.DBAPIError:
-        # Another process created the tables between our check and our
-        # CREATE; a second pass finds them and does nothing.
+        # Another process created the tables (or added a column) between our check
+        # and our change; a second pass finds them and does nothing.
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_create_all)
+
+
+def database_files(engine: AsyncEngine) -> tuple[Path, ...]:
+    """The local files behind ``engine``: those of a SQLite file, none for a server."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return ()
+    if database.startswith("file:"):
+        return ()
+    return sqlite_files(Path(database))
 
 
 class EngineStore:
-    """Base of the stores: an engine that is closed only by the store that opened it."""
+    """Base of the stores: an engine that is closed only by the store that opened it.
+
+    Stores reach the database through :meth:`_begin` and :meth:`_connect`, so a
+    failing database is always ``InsufficientStorage`` or ``StorageUnavailable``
+    (see :mod:`deepaas_host.store.errors`); a refused statement stays what it is.
+    """
 
     def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
         self._engine = engine
         self._owns_engine = owns_engine
+        self._files = database_files(engine)
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    @contextlib.asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends."""
+        with translating(files=self._files):
+            async with self._engine.begin() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading."""
+        with translating(files=self._files):
+            async with self._engine.connect() as conn:
+                yield conn
 
     async def close(self) -> None:
         """Release the connections if this store opened them."""

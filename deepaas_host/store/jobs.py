@@ -175,7 +175,7 @@ class JobStore(EngineStore):
             arguments=json.loads(arguments_json),
             created_at=self._clock(),
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 jobs_table.insert().values(
                     id=record.id,
@@ -192,7 +192,7 @@ class JobStore(EngineStore):
     async def get(self, model: str, job_id: str) -> JobRecord | None:
         """The job ``job_id`` of ``model``, or None (also if it is another model's)."""
         query = sa.select(*_COLUMNS).where(jobs_table.c.id == job_id, jobs_table.c.model == model)
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else _record(row)
 
@@ -234,7 +234,7 @@ class JobStore(EngineStore):
                 started_at=self._clock() if started_at is None else started_at,
             )
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(query)
 
     async def set_progress(self, job_id: str, fraction: float | None, message: str) -> None:
@@ -253,7 +253,7 @@ class JobStore(EngineStore):
             )
             .values(progress=fraction, progress_message=str(message))
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(query)
 
     async def finish(
@@ -264,12 +264,14 @@ class JobStore(EngineStore):
         result: Any = None,
         error: str | None = None,
         finished_at: float | None = None,
+        started_at: float | None = None,
     ) -> JobRecord:
         """Put the job in the final ``status`` and return the stored record.
 
         A job that is already final keeps its state: a cancelled job stays
         cancelled when the worker's result arrives afterwards. ``finished_at``
-        is when the job ended (see :meth:`now`); by default, now.
+        is when the job ended (see :meth:`now`); by default, now. ``started_at``
+        is recorded if no start was (its write failed, say).
 
         Raises ``ValueError`` if ``status`` is not final and ``KeyError`` if
         there is no such job (never created, or pruned from the history).
@@ -290,8 +292,10 @@ class JobStore(EngineStore):
                 error=error,
             )
         )
+        if started_at is not None:
+            update = update.values(started_at=sa.func.coalesce(jobs_table.c.started_at, started_at))
         select = sa.select(*_COLUMNS).where(jobs_table.c.id == job_id)
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             changed = (await conn.execute(update)).rowcount
             row = (await conn.execute(select)).mappings().first()
             if row is None:
@@ -308,7 +312,7 @@ class JobStore(EngineStore):
             .where(jobs_table.c.status == JobStatus.RUNNING.value)
             .values(status=JobStatus.ERROR.value, finished_at=self._clock(), error=message)
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             count = (await conn.execute(query)).rowcount
             if count:
                 models = await conn.execute(sa.select(jobs_table.c.model).distinct())
@@ -317,7 +321,7 @@ class JobStore(EngineStore):
         return count
 
     async def _fetch(self, query: sa.Select[Any]) -> builtins.list[JobRecord]:
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_record(row) for row in rows]
 

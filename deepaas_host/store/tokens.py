@@ -144,7 +144,7 @@ class TokenStore(EngineStore):
         record = TokenRecord(
             id=secrets.token_hex(4), name=name, scope=scope, created_at=self._clock()
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             if name and await self._active_named(conn, name):
                 raise Conflict(
                     f"An active token is already named {name!r}; revoke it or choose another name."
@@ -163,7 +163,7 @@ class TokenStore(EngineStore):
     async def list(self) -> builtins.list[TokenRecord]:
         """Every token, revoked ones too, oldest first."""
         query = sa.select(*_COLUMNS).order_by(tokens_table.c.seq)
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_record(row) for row in rows]
 
@@ -173,7 +173,7 @@ class TokenStore(EngineStore):
         A token revoked before keeps its first ``revoked_at``. Raises
         ``TokenNotFound`` when nothing matches.
         """
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             query = sa.select(*_COLUMNS).where(tokens_table.c.id == id_or_name)
             row = (await conn.execute(query)).mappings().first()
             if row is None:
@@ -196,13 +196,13 @@ class TokenStore(EngineStore):
         query = sa.select(tokens_table.c.token_sha256, tokens_table.c.scope).where(
             tokens_table.c.revoked_at.is_(None)
         )
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return {token_sha256: Scope(scope) for token_sha256, scope in rows}
 
     async def exists(self) -> bool:
         """Whether any token was ever created here, revoked ones included."""
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             first = await conn.execute(sa.select(tokens_table.c.seq).limit(1))
             return first.first() is not None
 
@@ -215,7 +215,7 @@ class TokenStore(EngineStore):
             .where(tokens_table.c.token_sha256 == sa.bindparam("hash"))
             .values(last_used_at=sa.bindparam("at"))
         )
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(query, [{"hash": h, "at": at} for h, at in used.items()])
 
     async def _active_named(self, conn: AsyncConnection, name: str) -> builtins.list[sa.RowMapping]:

@@ -1,10 +1,16 @@
-"""Model versions: what was trained or uploaded, where its artifact is, which is default."""
+"""Model versions: what was trained or uploaded, where its artifact is, which is default.
+
+A version's name matches :data:`VERSION_NAME`; a version is ``pinned`` to keep it
+through the pruning of trained versions (see :meth:`VersionStore.surplus_trained`).
+"""
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
+import enum
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -14,6 +20,7 @@ import sqlalchemy as sa
 from deepaas_host.store.db import EngineStore, create_schema, iso_utc, metadata, open_engine
 
 __all__ = [
+    "VERSION_NAME",
     "VersionExists",
     "VersionRecord",
     "VersionSource",
@@ -39,8 +46,14 @@ versions_table = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("metrics", sa.Text, nullable=True),
+    # Added after the first release: create_schema adds it to older databases.
+    sa.Column("pinned", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.UniqueConstraint("model", "name"),
 )
+
+#: What a version name is: it names a path segment and a file, so no slashes, no
+#: spaces, no leading dot.
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 
 defaults_table = sa.Table(
     "default_versions",
@@ -50,9 +63,14 @@ defaults_table = sa.Table(
 )
 
 
-class VersionSource:
+class VersionSource(enum.StrEnum):
+    """Where a version came from."""
+
     UPLOAD = "upload"
     TRAINING = "training"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class VersionExists(Exception):
@@ -78,6 +96,7 @@ class VersionRecord:
     size: int
     sha256: str
     metrics: Any = None
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +113,7 @@ class VersionRecord:
             "size": self.size,
             "sha256": self.sha256,
             "metrics": self.metrics,
+            "pinned": self.pinned,
         }
 
 
@@ -103,6 +123,7 @@ _COLUMNS = [c for c in versions_table.c if c.name != "seq"]
 def _record(row: sa.RowMapping) -> VersionRecord:
     values = {c.name: row[c.name] for c in _COLUMNS}
     values["metrics"] = json.loads(values["metrics"]) if values["metrics"] else None
+    values["pinned"] = bool(values["pinned"])
     return VersionRecord(**values)
 
 
@@ -119,7 +140,7 @@ class VersionStore(EngineStore):
         query = sa.select(*_COLUMNS).where(
             versions_table.c.model == model, versions_table.c.name == name
         )
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return _record(row) if row else None
 
@@ -130,7 +151,7 @@ class VersionStore(EngineStore):
             .where(versions_table.c.model == model)
             .order_by(versions_table.c.seq.desc())
         )
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_record(r) for r in rows]
 
@@ -178,7 +199,7 @@ class VersionStore(EngineStore):
         values = dataclasses.asdict(record)
         values["metrics"] = None if metrics is None else json.dumps(metrics, default=str)
         try:
-            async with self._engine.begin() as conn:
+            async with self._begin() as conn:
                 await conn.execute(versions_table.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise VersionExists(model, name) from exc
@@ -207,14 +228,14 @@ class VersionStore(EngineStore):
             changes["engine"] = engine
         if description is not None:
             changes["description"] = description
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 versions_table.update().where(versions_table.c.id == current.id).values(**changes)
             )
         return dataclasses.replace(current, **changes)
 
     async def delete(self, model: str, name: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 versions_table.delete().where(
                     versions_table.c.model == model, versions_table.c.name == name
@@ -226,14 +247,50 @@ class VersionStore(EngineStore):
                 )
             )
 
+    async def set_pinned(self, model: str, name: str, pinned: bool) -> VersionRecord | None:
+        """Pin or unpin a version; its record after the change, None if there is none."""
+        where = sa.and_(versions_table.c.model == model, versions_table.c.name == name)
+        async with self._begin() as conn:
+            await conn.execute(versions_table.update().where(where).values(pinned=pinned))
+            row = (await conn.execute(sa.select(*_COLUMNS).where(where))).mappings().first()
+        return _record(row) if row else None
+
+    async def surplus_trained(
+        self, model: str, keep: int, *, spare: str | None = None
+    ) -> builtins.list[VersionRecord]:
+        """Versions of ``model`` that training produced beyond the newest ``keep``, oldest
+        first: what pruning deletes.
+
+        Uploaded and pinned versions, and the version named ``spare`` (the default), are
+        neither counted nor returned.
+        """
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, not {keep}")
+        conditions = [
+            versions_table.c.model == model,
+            versions_table.c.source == VersionSource.TRAINING.value,
+            versions_table.c.pinned.is_(sa.false()),
+        ]
+        if spare is not None:
+            conditions.append(versions_table.c.name != spare)
+        query = (
+            sa.select(*_COLUMNS)
+            .where(*conditions)
+            .order_by(versions_table.c.seq.desc())
+            .offset(keep)
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_record(r) for r in reversed(rows)]
+
     async def set_default(self, model: str, name: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(defaults_table.delete().where(defaults_table.c.model == model))
             await conn.execute(defaults_table.insert().values(model=model, name=name))
 
     async def default(self, model: str) -> VersionRecord | None:
         """The version set as default, else the newest one, else None."""
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             chosen = (
                 await conn.execute(
                     sa.select(defaults_table.c.name).where(defaults_table.c.model == model)

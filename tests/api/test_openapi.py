@@ -23,6 +23,8 @@ with quiet_legacy_warnings():
     from deepaas_legacy_plugin.klass import LegacyModel
 
 TRAINABLE = {"demo", "iris", "legacy"}
+#: Models with load(): only they have load/unload routes and ``?version=``.
+LOADABLE = {"demo", "iris"}
 
 
 def predict_args(name: str) -> dict[str, fields.Field]:
@@ -107,13 +109,15 @@ def test_spec_has_exactly_the_served_routes(spec: dict[str, Any]) -> None:
             expected |= {f"/v2/models/{name}/train/", f"/v2/models/{name}/train/{{job_id}}"}
         versions = f"/v2/models/{name}/versions/"
         expected |= {versions, versions + "{version}", versions + "{version}/download"}
-        expected |= {versions + "{version}/" + a for a in ("load", "unload", "default")}
+        expected |= {versions + "{version}/" + a for a in ("default", "pin", "unpin")}
+        if name in LOADABLE:
+            expected |= {versions + "{version}/" + a for a in ("load", "unload")}
     # word-counts learns through its own learn(); it is a served model too.
     expected |= {"/v2/models/word-counts/", "/v2/models/word-counts/predict/"}
     expected |= {"/v2/models/word-counts/learn/"}
     versions = "/v2/models/word-counts/versions/"
     expected |= {versions, versions + "{version}", versions + "{version}/download"}
-    expected |= {versions + "{version}/" + a for a in ("load", "unload", "default")}
+    expected |= {versions + "{version}/" + a for a in ("default", "pin", "unpin")}
     online = "/v2/online/{name}"
     expected |= {"/v2/online/", online, online + "/download", online + "/metrics"}
     expected |= {online + "/stats", online + "/stream/metrics", online + "/stream/events"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import itertools
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .conftest import is_gone, job, pool, submit, wait_job, wait_until
 
@@ -58,3 +60,69 @@ def test_a_host_killed_mid_training(start_host: Callable[..., Host]) -> None:
     assert done["result"]["data_sha256"] == hashlib.sha256(content).hexdigest()
     assert done["result"]["pid"] in pool(second, "train")["pids"]
     assert not (second.data_dir / "jobs" / queued["id"]).exists()
+
+
+#: Jobs queued behind a slow one: enough that a reordering would show.
+QUEUED = 16
+
+
+def moment(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
+def started_in_order(host: Host, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wait for ``jobs`` (in creation order) to end; assert each started after the last."""
+    done = [wait_job(host, queued["id"]) for queued in jobs]
+    assert [d["status"] for d in done] == ["done"] * len(jobs), done
+    starts = [moment(d["started"]) for d in done]
+    assert starts == sorted(starts), [d["id"] for d in done]
+    for before, after in itertools.pairwise(done):
+        assert moment(after["started"]) >= moment(before["finished"])
+    return done
+
+
+def test_queued_jobs_start_in_creation_order_after_a_restart(
+    start_host: Callable[..., Host],
+) -> None:
+    args = ["--model", "demo", "--train-workers", "1", "--workers", "1"]
+    first = start_host(args)
+    slow = submit(first, epochs=60, duration=60)
+    wait_job(first, slow["id"], {"running"})
+    # Uploads of different sizes: their directories take different times to handle.
+    queued = [
+        submit(
+            first,
+            files={"data": (f"{i}.bin", os.urandom(5_000 * (QUEUED - i)))},
+            epochs=1,
+            duration=0.02,
+        )
+        for i in range(QUEUED)
+    ]
+    assert [job(first, q["id"])["status"] for q in queued] == ["queued"] * QUEUED
+    assert first.stop() == 0
+
+    second = start_host(args, data_dir=first.data_dir)
+    assert job(second, slow["id"])["error"].startswith("Interrupted")
+    done = started_in_order(second, queued)
+    assert [d["result"]["data_bytes"] for d in done] == [
+        5_000 * (QUEUED - i) for i in range(QUEUED)
+    ]
+
+
+def test_jobs_queued_behind_a_running_one_start_in_creation_order(
+    start_host: Callable[..., Host],
+) -> None:
+    host = start_host(["--model", "demo", "--train-workers", "1", "--workers", "1"])
+    slow = submit(host, epochs=60, duration=60)
+    wait_job(host, slow["id"], {"running"})
+    queued = [
+        submit(
+            host,
+            files={"data": (f"{i}.bin", os.urandom(5_000 * (QUEUED - i)))},
+            epochs=1,
+            duration=0.02,
+        )
+        for i in range(QUEUED)
+    ]
+    assert host.delete(f"/v2/models/demo/train/{slow['id']}").status_code == 200
+    started_in_order(host, queued)

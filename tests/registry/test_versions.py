@@ -85,10 +85,15 @@ def test_an_artifact_the_model_cannot_load_is_refused(demo_host: Host) -> None:
     assert demo_host.get(f"{DEMO}/versions/").json()["versions"] == []
     artifacts = demo_host.data_dir / "artifacts"
     assert not artifacts.exists() or not any(p.is_file() for p in artifacts.rglob("*"))
-    # A model without load() stores any file, but cannot load it.
+    # A model without load() stores any file; it has no load or unload route at all,
+    # and predicting with a version is refused by name.
     stored = upload(demo_host, "/v2/models/legacy", b"anything")
     assert stored.status_code == 201
-    refused = demo_host.post("/v2/models/legacy/versions/v1/load")
+    for action in ("load", "unload"):
+        absent = demo_host.post(f"/v2/models/legacy/versions/v1/{action}")
+        assert absent.status_code == 404, absent.text
+        assert absent.json()["error"] == "NotFound"
+    refused = demo_host.post("/v2/models/legacy/predict/", params={"version": "v1"})
     assert refused.status_code == 422
     assert "load" in refused.json()["details"]["version"][0]
 

@@ -44,7 +44,7 @@ def train_handlers(model: ModelWrapper) -> dict[str, Handler]:
         return web.json_response(body, status=202, headers={"Location": body["href"]})
 
     async def list_jobs(request: web.Request) -> web.Response:
-        records = await request.app[TRAINING].store.list(model.name)
+        records = await request.app[TRAINING].list(model.name)
         return web.json_response([job_document(request, r) for r in records])
 
     async def get_job(request: web.Request) -> web.Response:

@@ -1,10 +1,11 @@
-"""Versions of a model: upload, list, get, download (resumable), delete, load, unload,
-default."""
+"""Versions of a model: upload, list, get, download (resumable), delete, default, pin,
+unpin; load and unload for models that can load versions (the others have no such
+route). A ``{version}`` segment is a version name (:data:`VERSION_NAME`) or no route."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
 from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.v2 import File, UploadedFile
+from deepaas_host.model.wrapper import ModelWrapper
 from deepaas_host.registry.artifacts import ArtifactStore
 from deepaas_host.registry.service import VersionService
-from deepaas_host.store.versions import VersionRecord
+from deepaas_host.store.versions import VERSION_NAME, VersionRecord
 
 __all__ = ["ENGINES", "upload_spec", "version_document", "version_routes"]
 
@@ -43,7 +45,8 @@ def upload_spec() -> ArgumentSpec:
             ),
             "version": fields.Str(
                 load_default=None,
-                validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"),
+                # \Z, not $: "v1\n" is no name (Regexp matches from the start only).
+                validate=validate.Regexp(rf"{VERSION_NAME.pattern}\Z"),
                 metadata={"description": "Version name (generated: v1, v2, … when absent)"},
             ),
             "description": fields.Str(load_default=None, metadata={"description": "Free text"}),
@@ -67,7 +70,9 @@ def version_document(
     return body
 
 
-def version_routes(prefix: str) -> list[web.RouteDef]:
+def version_routes(prefix: str, models: Iterable[ModelWrapper] = ()) -> list[web.RouteDef]:
+    """The routes of every model's versions; load and unload for ``models`` that can
+    load versions."""
     spec = upload_spec()
 
     def registry(request: web.Request) -> VersionService:
@@ -148,26 +153,41 @@ def version_routes(prefix: str) -> list[web.RouteDef]:
         body = await document(request, record)
         return web.json_response(body)
 
-    def action(name: str) -> Handler:
+    def action(name: str, model: str | None = None) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             reg = registry(request)
-            method = {"load": reg.load, "unload": reg.unload, "default": reg.set_default}[name]
-            record = await method(request.match_info["name"], request.match_info["version"])
+            method: Callable[[str, str], Awaitable[VersionRecord]] = {
+                "load": reg.load,
+                "unload": reg.unload,
+                "default": reg.set_default,
+                "pin": reg.pin,
+                "unpin": reg.unpin,
+            }[name]
+            record = await method(
+                model or request.match_info["name"], request.match_info["version"]
+            )
             return web.json_response(await document(request, record))
 
         return handler
 
     base = prefix + "/v2/models/{name}/versions"
-    return [
+    version = f"{{version:{VERSION_NAME.pattern}}}"
+    routes = [
         web.post(base + "/", upload),
         web.get(base + "/", list_versions, allow_head=False),
-        web.get(base + "/{version}", get_version, allow_head=False),
-        web.get(base + "/{version}/download", download),
-        web.delete(base + "/{version}", delete),
-        web.post(base + "/{version}/load", action("load")),
-        web.post(base + "/{version}/unload", action("unload")),
-        web.post(base + "/{version}/default", action("default")),
+        web.get(f"{base}/{version}", get_version, allow_head=False),
+        web.get(f"{base}/{version}/download", download),
+        web.delete(f"{base}/{version}", delete),
+        web.post(f"{base}/{version}/default", action("default")),
+        web.post(f"{base}/{version}/pin", action("pin")),
+        web.post(f"{base}/{version}/unpin", action("unpin")),
     ]
+    for model in models:
+        if model.supports_versions:
+            own = f"{prefix}/v2/models/{model.name}/versions/{version}"
+            routes.append(web.post(f"{own}/load", action("load", model.name)))
+            routes.append(web.post(f"{own}/unload", action("unload", model.name)))
+    return routes
 
 
 async def _stream(
