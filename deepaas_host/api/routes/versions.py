@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from marshmallow import fields, validate
 
+from deepaas_host.api.code_guard import require_code_execution
 from deepaas_host.api.keys import REGISTRY, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
@@ -79,6 +80,7 @@ def version_routes(prefix: str) -> list[web.RouteDef]:
         return version_document(request, record, default=default, loaded=reg.loaded(record.model))
 
     async def upload(request: web.Request) -> web.Response:
+        require_code_execution(request)
         model = request.match_info["name"]
         registry(request).require_model(model)
         parsed = await parse_arguments(
@@ -150,6 +152,8 @@ def version_routes(prefix: str) -> list[web.RouteDef]:
 
     def action(name: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
+            if name == "load":
+                require_code_execution(request)
             reg = registry(request)
             method = {"load": reg.load, "unload": reg.unload, "default": reg.set_default}[name]
             record = await method(request.match_info["name"], request.match_info["version"])
