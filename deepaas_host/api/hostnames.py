@@ -25,7 +25,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 from aiohttp import web
@@ -49,6 +49,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?")
 _PORT = re.compile(r"[0-9]{0,5}")
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+_SEEN = 1024
 
 
 def split_host(value: str) -> str | None:
@@ -128,6 +129,9 @@ class HostNames:
     #: ``.example.org`` for an allowed ``*.example.org``.
     suffixes: tuple[str, ...] = ()
     any_name: bool = False
+    # Host values seen and allowed: parsing one costs microseconds on every request,
+    # and a host is called by few names. Bounded, so many names cannot grow it.
+    _seen: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def for_settings(
@@ -168,10 +172,12 @@ class HostNames:
 
     def check(self, host: str | None) -> None:
         """Raise :class:`HostNotAllowed` unless the ``Host`` value ``host`` may be served."""
-        if host is None:
+        if host is None or host in self._seen:
             return
         name = split_host(host)
         if name is not None and self.allows(name):
+            if len(self._seen) < _SEEN:
+                self._seen.add(host)
             return
         shown = host if len(host) <= 100 else host[:100] + "…"
         if name is None:
