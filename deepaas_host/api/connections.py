@@ -53,6 +53,8 @@ REPORT_INTERVAL = 10.0
 # dropped for this long: closing a socket with unread input resets it, and the reset
 # can destroy the answer before the client reads it.
 _LINGER = 1.0
+# Beyond this many lingering at once (a flood), answered connections close at once.
+_MAX_LINGERING = 1024
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class GuardedConnection(asyncio.Protocol):
         self._answered = True
         self._uncount()  # closing: it no longer holds one of its address's connections
         transport.write(response)
-        if not transport.can_write_eof():
+        if len(self._guard.lingering) >= _MAX_LINGERING or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()
