@@ -329,6 +329,7 @@ async def _serve(settings: Settings, data_lock: DataDirLock | None = None) -> in
     from aiohttp import web
 
     from deepaas_host.api import create_app
+    from deepaas_host.api.connections import ConnectionLimits, GuardedSite
     from deepaas_host.api.keys import MODELS, ONLINE_PLUGINS, STARTUP
 
     app = create_app(settings, data_lock=data_lock)
@@ -337,6 +338,7 @@ async def _serve(settings: Settings, data_lock: DataDirLock | None = None) -> in
         access_log=None,
         handle_signals=False,
         shutdown_timeout=settings.shutdown_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -345,7 +347,13 @@ async def _serve(settings: Settings, data_lock: DataDirLock | None = None) -> in
         loop.add_signal_handler(sig, stop.set)
     code = 0
     try:
-        site = web.TCPSite(runner, settings.listen_ip, settings.listen_port, reuse_address=True)
+        site = GuardedSite(
+            runner,
+            settings.listen_ip,
+            settings.listen_port,
+            limits=ConnectionLimits.from_settings(settings),
+            reuse_address=True,
+        )
         await site.start()
         names = ", ".join(app[MODELS].keys()) or "none"
         online = [p.info.name for p in app[ONLINE_PLUGINS]]

@@ -11,6 +11,8 @@ from aiohttp import web
 
 from deepaas_host.api import keys
 from deepaas_host.api.auth import auth_context, auth_middleware
+from deepaas_host.api.crosssite import cross_site_middleware
+from deepaas_host.api.hostnames import HOST_NAMES, HostNames, host_middleware
 from deepaas_host.api.middleware import error_middleware, request_log_middleware
 from deepaas_host.api.openapi import build_openapi
 from deepaas_host.api.routes import docs, health, meta
@@ -248,12 +250,23 @@ def create_app(
         not data_lock.held or data_lock.directory != settings.data_dir.absolute()
     ):
         raise ValueError(f"data_lock is not a held lock of {settings.data_dir}")
+    host_names = HostNames.for_settings(settings)  # before plugins: a bad name fails fast
     models, online = load_all(settings, plugins)
+    # Outermost first: every answer is logged and rendered as JSON; a request naming
+    # another host (DNS rebinding) or sent by a browser for another site is refused
+    # before tokens are even looked at.
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            request_log_middleware,
+            error_middleware,
+            host_middleware,
+            cross_site_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.max_body_size,
     )
     app[keys.SETTINGS] = settings
+    app[HOST_NAMES] = host_names
     app[keys.MODELS] = models
     app[keys.ONLINE_PLUGINS] = list(online)
     p = settings.base_path

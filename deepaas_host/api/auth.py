@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from deepaas_host.api.keys import SETTINGS
+from deepaas_host.auth.caller_code import CallerCodeOperation, caller_code_operation
 from deepaas_host.auth.scopes import Scope, is_loopback, required_scope
 from deepaas_host.errors import AuthenticationError, PermissionDenied
 from deepaas_host.settings import SettingsError
@@ -33,10 +34,12 @@ __all__ = [
     "LAST_USED_INTERVAL",
     "REFRESH_INTERVAL",
     "STANDALONE_HEADER",
+    "TOKEN_SCOPE",
     "TokenGuard",
     "auth_context",
     "auth_middleware",
     "document_security",
+    "route_of",
     "token_of",
 ]
 
@@ -49,6 +52,8 @@ REFRESH_INTERVAL = 2.0
 # enough, and a busy host writes once a minute per token, not once per request.
 LAST_USED_INTERVAL = 60.0
 STANDALONE_HEADER = "standAloneToken"
+#: Request key: the scope of the token the middleware verified for this request.
+TOKEN_SCOPE = "token_scope"
 
 
 class TokenGuard:
@@ -78,6 +83,11 @@ class TokenGuard:
         if self._tokens:
             return True
         return not (self._insecure or (self._loopback and not self._ever_created))
+
+    @property
+    def open_loopback(self) -> bool:
+        """Listening on loopback, and no token was ever created: nobody is authenticated."""
+        return self._loopback and not self._ever_created and not self._tokens
 
     @property
     def active_tokens(self) -> int:
@@ -182,6 +192,9 @@ def document_security(document: dict[str, Any], base_path: str) -> dict[str, Any
                 responses.setdefault(
                     "403", {"description": "The token lacks the `manage` scope", **error}
                 )
+            runs = caller_code_operation(method, route)
+            if runs is not None:
+                _mark_caller_code(operation, runs, error)
     info = document.setdefault("info", {})
     info["description"] = (
         info.get("description", "")
@@ -192,6 +205,26 @@ def document_security(document: dict[str, Any], base_path: str) -> dict[str, Any
     return document
 
 
+def _mark_caller_code(
+    operation: dict[str, Any], runs: CallerCodeOperation, error: dict[str, Any]
+) -> None:
+    operation["x-runs-caller-code"] = True
+    note = (
+        f"**Runs code the caller sent**: this request {runs.runs}, which executes "
+        "whatever the file holds. It needs a `manage` token; without tokens it is "
+        "accepted only by a host listening on loopback, from programs on that machine "
+        "(never from a browser page of another site), and `--insecure` does not open it."
+    )
+    description = operation.get("description", "").strip()
+    operation["description"] = f"{description}\n\n{note}".strip()
+    operation.setdefault("responses", {})["403"] = {
+        "description": "The token lacks the `manage` scope, no `manage` token was sent "
+        "(`CodeExecutionDenied`), or a browser sent it for another site "
+        "(`CrossSiteRequest`)",
+        **error,
+    }
+
+
 def token_of(headers: Mapping[str, str]) -> str | None:
     """The token of ``Authorization: Bearer <token>`` or ``standAloneToken: <token>``."""
     scheme, _, credentials = headers.get("Authorization", "").strip().partition(" ")
@@ -200,7 +233,7 @@ def token_of(headers: Mapping[str, str]) -> str | None:
     return headers.get(STANDALONE_HEADER, "").strip() or None
 
 
-def _route_of(request: web.Request) -> str | None:
+def route_of(request: web.Request) -> str | None:
     """Template of the matched route without the base path; None if none matched."""
     resource = request.match_info.route.resource
     if resource is None:
@@ -216,7 +249,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     guard = request.app[AUTH]
     if not guard.enabled:
         return await handler(request)
-    needed = required_scope(request.method, _route_of(request))
+    needed = required_scope(request.method, route_of(request))
     if needed is None:
         return await handler(request)
     token = token_of(request.headers)
@@ -237,6 +270,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             f"this token has {scope.value!r}.",
             details={"required_scope": needed.value, "token_scope": scope.value},
         )
+    request[TOKEN_SCOPE] = scope
     return await handler(request)
 
 

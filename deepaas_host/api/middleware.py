@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from deepaas_host.api.keys import SETTINGS
 from deepaas_host.errors import AuthenticationError, HostError
+from deepaas_host.logs import escape
 
 __all__ = [
     "REQUEST_ID",
@@ -28,7 +30,8 @@ errlog = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID = "request_id"
-_MAX_ID = 128
+# What a caller's X-Request-ID may be: it is logged, echoed and put in error bodies.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 def error_body(status: int, error: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -97,7 +100,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return web.json_response(body, status=exc.status, headers=headers)
     except Exception:
-        errlog.exception("unhandled error on %s %s", request.method, request.path)
+        errlog.exception("unhandled error on %s %s", escape(request.method), escape(request.path))
         body = error_body(500, "InternalError", "The host failed to handle this request.")
         if request_id:
             body["request_id"] = request_id
@@ -120,7 +123,7 @@ def _model_of(request: web.Request) -> str | None:
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Honour or assign ``X-Request-ID`` and log one line per request."""
     given = request.headers.get("X-Request-ID", "")
-    request_id = given if 0 < len(given) <= _MAX_ID and given.isprintable() else uuid.uuid4().hex
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     start = time.perf_counter()
     status = 500
@@ -138,8 +141,8 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
             route = request.match_info.route.resource
             log.info(
                 "%s %s %d %.2fms",
-                request.method,
-                request.path,
+                escape(request.method),
+                escape(request.path),
                 status,
                 (time.perf_counter() - start) * 1000,
                 extra={

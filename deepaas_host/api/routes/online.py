@@ -21,17 +21,15 @@ from typing import Any
 from aiohttp import web
 from marshmallow import fields, validate
 
-from deepaas_host.api.auth import AUTH
+from deepaas_host.api.code_guard import require_code_execution
 from deepaas_host.api.keys import ONLINE, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
-from deepaas_host.auth.scopes import is_loopback
 from deepaas_host.errors import (
     ArgumentError,
     HostError,
     MalformedBody,
     PayloadTooLarge,
-    PermissionDenied,
 )
 from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.online import FLAVORS
@@ -235,7 +233,7 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
                     details={"plugin": ["Send exactly one of plugin and file."]},
                 )
             if upload is not None:
-                _check_upload_allowed(request)
+                require_code_execution(request)
                 if values["flavor"] is None:
                     raise ArgumentError(
                         "A pickled model needs its flavor.",
@@ -504,17 +502,3 @@ def _sha256(fh: Any) -> str:
         digest.update(chunk)
     fh.seek(0)
     return digest.hexdigest()
-
-
-def _check_upload_allowed(request: web.Request) -> None:
-    """Unpickling runs code: without tokens, only a loopback peer may upload."""
-    guard = request.app[AUTH]
-    if guard.enabled:
-        return  # the auth middleware required the manage scope already
-    peer = request.remote or ""
-    if not is_loopback(peer):
-        raise PermissionDenied(
-            "Uploading a pickled model runs its code on this host: without access tokens "
-            "it is accepted from this machine only. Create a token with the manage scope "
-            "(deepaas-host token create --scope manage) to upload from elsewhere."
-        )

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from marshmallow import fields, validate
 
+from deepaas_host.api.code_guard import require_code_execution
 from deepaas_host.api.keys import REGISTRY, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
@@ -84,6 +85,7 @@ def version_routes(prefix: str, models: Iterable[ModelWrapper] = ()) -> list[web
         return version_document(request, record, default=default, loaded=reg.loaded(record.model))
 
     async def upload(request: web.Request) -> web.Response:
+        require_code_execution(request)
         model = request.match_info["name"]
         registry(request).require_model(model)
         parsed = await parse_arguments(
@@ -155,6 +157,8 @@ def version_routes(prefix: str, models: Iterable[ModelWrapper] = ()) -> list[web
 
     def action(name: str, model: str | None = None) -> Handler:
         async def handler(request: web.Request) -> web.Response:
+            if name == "load":
+                require_code_execution(request)
             reg = registry(request)
             method: Callable[[str, str], Awaitable[VersionRecord]] = {
                 "load": reg.load,
