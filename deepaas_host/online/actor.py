@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,8 @@ class Actor:
         self.instances: dict[str, Instance] = {}
         #: Models refused because their files are damaged: name -> what and where.
         self.damaged: dict[str, dict[str, Any]] = {}
-        #: What the host should log (damage that did not refuse a model).
-        self.notices: list[str] = []
+        #: What the host should log (the worker's own log may be on the full disk).
+        self.notices: deque[str] = deque(maxlen=200)
         # pid of a snapshot child -> (name, uid of the instance, seq it covers)
         self.snapshots: dict[int, tuple[str, str, int]] = {}
         self.forking = hasattr(os, "fork")
@@ -214,7 +215,10 @@ class Actor:
                 # the replacement worker rebuild every model from its log.
                 traceback.print_exc()
                 os._exit(_EXIT_STORAGE)
-            log.error("online model %s: writing its log failed (%s); cut back", name, cause)
+            self.notices.append(
+                f"online model {name}: writing its log failed ({cause}); the segment is cut "
+                "back and the batch's operations on it are refused"
+            )
             self._rebuild(instance, keep_pending=False)
             errors[name] = _storage_error(name, cause)
         for name in names:
@@ -386,7 +390,7 @@ class Actor:
         try:
             fsync_dir(self.root)
         except OSError:
-            log.exception("online model %s: the delete may not survive a crash", name)
+            self.notices.append(f"online model {name}: its delete may not survive a crash")
         if instance is not None:
             del self.instances[name]
             instance.log.close()
@@ -408,7 +412,8 @@ class Actor:
         return {**report, "info": instance.info()}
 
     def _on_status(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        notices, self.notices = self.notices, []
+        notices = list(self.notices)
+        self.notices.clear()
         return {"damaged": dict(self.damaged), "notices": notices}
 
     def _on_info(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -449,7 +454,7 @@ class Actor:
             # now on lands in a segment the snapshot is taken to cover.
             instance.log.open_segment(seq + 1)
         except OSError as exc:
-            log.error("snapshot of %s at %d not started: %s", instance.name, seq, exc)
+            self.notices.append(f"snapshot of {instance.name} at {seq} not started: {exc}")
             return
         if not self.forking:
             self._write_snapshot(instance, seq)
@@ -457,34 +462,38 @@ class Actor:
         try:
             pid = os.fork()
         except OSError as exc:
-            log.error("snapshot of %s at %d not started: %s", instance.name, seq, exc)
+            self.notices.append(f"snapshot of {instance.name} at {seq} not started: {exc}")
             return
-        if pid == 0:  # the child: write the copy-on-write image and leave
-            code = 0
+        if pid == 0:  # the child: write the copy-on-write image and leave, whatever happens
+            code = 1
             try:
                 write_snapshot(instance.directory, seq, instance.state)
+                code = 0
             except BaseException:
-                traceback.print_exc()
-                code = 1
-            os._exit(code)
+                with contextlib.suppress(BaseException):  # stderr may be on the full disk
+                    traceback.print_exc()
+            finally:
+                os._exit(code)
         self.snapshots[pid] = (instance.name, instance.uid, seq)
 
     def _write_snapshot(self, instance: Instance, seq: int) -> None:
         try:
             write_snapshot(instance.directory, seq, instance.state)
-        except Exception:
-            log.exception(
-                "snapshot of %s at %d failed; the log keeps every event", instance.name, seq
-            )
+        except Exception as exc:
+            self._snapshot_failed(instance.name, seq, f"{type(exc).__name__}: {exc}")
             return
         self._snapshot_done(instance, seq)
+
+    def _snapshot_failed(self, name: str, seq: int, why: str) -> None:
+        message = f"snapshot of {name} at {seq} failed ({why}); the log keeps every event"
+        self.notices.append(message)
 
     def _snapshot_done(self, instance: Instance, seq: int) -> None:
         instance.snapshot_seq = max(instance.snapshot_seq, seq)
         try:
             prune(instance.directory, seq)
         except OSError as exc:
-            log.error("pruning %s after snapshot %d failed: %s", instance.name, seq, exc)
+            self.notices.append(f"pruning {instance.name} after snapshot {seq} failed: {exc}")
 
     def _wait_for_snapshot(self, name: str) -> None:
         for pid, (owner, _, _) in list(self.snapshots.items()):
@@ -498,12 +507,13 @@ class Actor:
             try:
                 done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
             except ChildProcessError:
-                done, status = pid, 1
+                done, status = pid, -1
             if done == 0:
                 continue
             del self.snapshots[pid]
             if status != 0:
-                log.error("snapshot of %s at %d failed; the log keeps every event", name, seq)
+                why = "its exit status is lost" if status < 0 else _exit_status(status)
+                self._snapshot_failed(name, seq, f"the writer {why}")
                 continue
             instance = self.instances.get(name)
             if instance is not None and instance.uid == uid:
@@ -524,6 +534,15 @@ class Actor:
                 else:
                     self._write_snapshot(instance, seq)
             instance.log.close()
+        for notice in self.notices:  # nobody asks for them any more
+            log.error("%s", notice)
+        self.notices.clear()
+
+
+def _exit_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
 
 def _lock_shard(config: ActorConfig, timeout: float = 60.0) -> None:

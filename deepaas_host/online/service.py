@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ Op = tuple[Any, ...]
 MAX_PENDING = 100_000
 #: Largest batch sent to a worker at once.
 MAX_BATCH = 2048
+#: Seconds between two questions to each worker about damage and what to log.
+STATUS_EVERY = 2.0
 _KINDS = ("predict", "learn", "label")
 
 
@@ -235,6 +237,27 @@ class OnlineService:
             for name in self.plugins:
                 if name not in self.models and name not in self.damaged:
                     await self._create(name, plugin=name, flavor=None, file=None, description="")
+        self._spawn(self._poll())
+
+    async def _poll(self) -> None:
+        """Ask each worker, now and then, what to log and which models it refuses: a
+        worker's own log may be on the disk that is full, and a replaced worker may
+        find damage its predecessor did not."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), STATUS_EVERY)
+            for index in range(len(self.pools)):
+                if self.stopping.is_set():
+                    return
+                try:
+                    await self._status(index)
+                except HostError as exc:
+                    log.debug("%s status: %s", self.pools[index].name, exc)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self, grace: float = 10.0) -> None:
         self.stopping.set()
@@ -325,9 +348,7 @@ class OnlineService:
                 self._refreshing.discard(index)
 
         self._refreshing.add(index)
-        task = asyncio.ensure_future(refresh())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(refresh())
 
     def _watch(self, name: str, future: asyncio.Future[list[dict[str, Any] | HostError]]) -> None:
         if future.cancelled() or future.exception() is not None:
