@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from api.test_spec_conformance import Conformance
 from conftest import Host
 
 from .support import (
@@ -36,26 +37,44 @@ PLUGIN = ["--model", "trump-approval"]
 
 
 def _refused_everywhere(host: Host, name: str) -> list[dict[str, object]]:
-    """Every route of ``name`` answers 503 OnlineModelDamaged; the details of each."""
+    """Every route of ``name`` answers 503 OnlineModelDamaged, as documented; the
+    details of each."""
+    spec = Conformance(host.get("/v2/openapi.json").json())
     x, y = samples(1)[0]
     base = f"/v2/online/{name}"
-    responses = [
-        host.get(base),
-        host.get(f"{base}/metrics"),
-        host.get(f"{base}/stats"),
-        host.get(f"{base}/download"),
-        host.get(f"{base}/stream/events"),
-        host.get(f"{base}/stream/metrics"),
-        host.post(f"{base}/predict/", json={"features": x}),
-        host.post(f"{base}/learn/", json={"features": x, "ground_truth": y}),
-        host.post(f"{base}/label/", json={"id": "a", "ground_truth": y}),
-        host.post(f"{base}/bulk/", data=json.dumps({"features": x, "ground_truth": y})),
+    model = "/v2/online/{name}"
+    calls = [
+        (host.get(base), model, "get"),
+        (host.get(f"{base}/metrics"), f"{model}/metrics", "get"),
+        (host.get(f"{base}/stats"), f"{model}/stats", "get"),
+        (host.get(f"{base}/download"), f"{model}/download", "get"),
+        (host.get(f"{base}/stream/events"), f"{model}/stream/events", "get"),
+        (host.get(f"{base}/stream/metrics"), f"{model}/stream/metrics", "get"),
+        (host.post(f"{base}/predict/", json={"features": x}), f"{model}/predict/", "post"),
+        (
+            host.post(f"{base}/learn/", json={"features": x, "ground_truth": y}),
+            f"{model}/learn/",
+            "post",
+        ),
+        (
+            host.post(f"{base}/label/", json={"id": "a", "ground_truth": y}),
+            f"{model}/label/",
+            "post",
+        ),
+        (
+            host.post(f"{base}/bulk/", data=json.dumps({"features": x, "ground_truth": y})),
+            f"{model}/bulk/",
+            "post",
+        ),
     ]
     details = []
-    for response in responses:
+    for response, path, method in calls:
         body = error(response, 503, "OnlineModelDamaged")
+        spec.check(response, path, method)
         assert f"POST /v2/online/{name}/repair" in str(body["message"])
         details.append(body["details"])
+    spec.check(host.get("/v2/health"), "/v2/health")
+    spec.check(host.get("/v2/online/"), "/v2/online/")
     return details
 
 
@@ -125,7 +144,8 @@ def test_a_flipped_byte_in_the_middle_of_a_log_refuses_that_model_alone(
 
     repaired = again.post("/v2/online/victim/repair")
     assert repaired.status_code == 200, repaired.text
-    answer = repaired.json()
+    spec = Conformance(again.get("/v2/openapi.json").json())
+    answer = spec.check(repaired, "/v2/online/{name}/repair", "post")
     assert (answer["kept"], answer["lost"]) == (39, 1)
     assert answer["lost_ranges"] == [[lost + 1, lost + 1]]
     assert answer["seq"] == 40 and answer["from_snapshot"] == 0

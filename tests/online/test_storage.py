@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from api.test_spec_conformance import Conformance
 from conftest import Host
 
 from .support import (
@@ -65,6 +66,8 @@ def test_a_full_disk_answers_507_and_the_worker_keeps_serving(
         assert body["details"] == {"model": "full"}
         assert "full" in body["message"] and "retry" in body["message"]
         assert segment.stat().st_size == size  # the partial frame is cut back
+    spec = Conformance(host.get("/v2/openapi.json").json())
+    spec.check(r, "/v2/online/{name}/learn/", "post")
     error(
         host.post("/v2/online/full/predict/", json={"features": stream[0][0]}),
         507,
@@ -105,6 +108,7 @@ def test_creating_a_model_on_a_full_disk_is_a_507_and_leaves_nothing(
     r = host.post("/v2/online/", json={"plugin": "trump-approval", "name": "nowhere"})
     body = error(r, 507, "InsufficientStorage")
     assert "nothing was created" in body["message"]
+    Conformance(host.get("/v2/openapi.json").json()).check(r, "/v2/online/", "post")
     assert sorted(p.name for p in root.iterdir()) == before
     error(host.get("/v2/online/nowhere"), 404, "OnlineModelNotFound")
     _empty_disk(pid)
