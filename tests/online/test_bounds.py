@@ -7,8 +7,11 @@ later prediction and metric of the model null, for good.
 
 from __future__ import annotations
 
+import copyreg
 import json
+import pickle
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -198,3 +201,69 @@ def test_kept_predictions_are_bounded_by_their_bytes(
         r = again.post(f"{url}/label/", json={"id": ident, "ground_truth": 1.0})
         assert r.status_code == 200, r.text
     assert again.get(url).json()["kept_bytes"] == 0
+
+
+class _OldKept:
+    """Pickles as a kept prediction of before the byte limit: no ``size``."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        from deepaas_host.online.instance import Kept
+
+        return (copyreg._reconstructor, (Kept, object, None), (None, self.values))
+
+
+class _OldState:
+    """Pickles as the state of before the feature-name and byte limits."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        from deepaas_host.online.instance import State
+
+        return (copyreg._reconstructor, (State, object, None), self.values)
+
+
+def test_a_snapshot_of_before_checksums_and_limits_is_read(
+    start_host: Callable[..., Host], tmp_path: Path
+) -> None:
+    from collections import OrderedDict
+
+    from deepaas_host_river_models.models import TrumpApproval
+
+    from deepaas_host.online.flavors import flavor_of, metric_set
+
+    data = tmp_path / "data"
+    host = start_host(["--model", "trump-approval"], data_dir=data)
+    host.stop()
+    directory = data / "online" / "trump-approval"
+    model = TrumpApproval().build()
+    x, y = samples(1)[0]
+    kept = _OldKept(time=time.time(), x=x, prediction=0.0, proba=None)
+    old = _OldState(
+        model=model,
+        metrics=metric_set(flavor_of("regression", model), None, 1000),
+        seq=0,
+        learned=0,
+        labelled=0,
+        kept=OrderedDict({"from-before": kept}),
+    )
+    snapshot = directory / "snapshot-000000000000.pkl"
+    snapshot.write_bytes(pickle.dumps(old))  # a plain pickle, as written before
+
+    again = start_host(["--model", "trump-approval"], data_dir=data)
+    info = again.get("/v2/online/trump-approval").json()
+    assert (info["kept"], info["feature_names"]) == (1, 0)
+    assert info["kept_bytes"] > 0  # sized on load
+    r = again.post(
+        "/v2/online/trump-approval/label/", json={"id": "from-before", "ground_truth": y}
+    )
+    assert r.status_code == 200, r.text
+    info = again.get("/v2/online/trump-approval").json()
+    assert (info["kept"], info["kept_bytes"], info["feature_names"]) == (0, 0, len(x))
+    again.stop()
+    newest = sorted(directory.glob("snapshot-*.pkl"))[-1]
+    assert newest.read_bytes().startswith(b"deepaas-host online snapshot 1\n")
