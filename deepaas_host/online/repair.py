@@ -204,7 +204,8 @@ def repair(
     first = [directory / n for n in facts["snapshots_set_aside"]]
     first += [p for p in segments(directory) if seq_of(p) > seq]
     into = set_aside(directory, first)
-    write_snapshot(directory, seq, instance.state)
+    if facts["from_snapshot"] != seq:  # else the snapshot it loaded is the new state
+        write_snapshot(directory, seq, instance.state)
     instance.log.open_segment(seq + 1)
     instance.snapshot_seq = instance.snapshot_tried = seq
     rest = [p for p in segments(directory) if seq_of(p) != seq + 1]

@@ -10,12 +10,14 @@ refused with where and what, the others serve, the file stays byte for byte, and
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from api.test_spec_conformance import Conformance
 from conftest import Host
+from river import linear_model
 
 from .support import (
     assert_same_model,
@@ -306,3 +308,42 @@ def test_a_missing_segment_is_damage_and_repair_keeps_what_follows(
     answer = third.post("/v2/online/gappy/repair").json()
     assert (answer["kept"], answer["lost"], answer["lost_ranges"]) == (10, 10, [[1, 10]])
     assert_same_model(download(third, "gappy"), replay(stream[10:]))
+
+
+def test_with_no_snapshot_loading_a_plugin_model_starts_afresh_and_an_upload_is_deleted(
+    start_host: Callable[..., Host], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    host = start_host(PLUGIN, data_dir=data)
+    create(host, "reborn")
+    files = {"file": ("lr.pkl", pickle.dumps(linear_model.LinearRegression()))}
+    r = host.post("/v2/online/", data={"name": "doomed", "flavor": "regression"}, files=files)
+    assert r.status_code == 201, r.text
+    stream = samples(3)
+    for name in ("reborn", "doomed"):
+        for x, y in stream:
+            learn(host, name, x, y)
+    kill_hard(host)
+    for name in ("reborn", "doomed"):
+        for snapshot in model_dir(host, name).glob("snapshot-*.pkl"):
+            flip(snapshot, snapshot.stat().st_size - 1)
+
+    again = start_host(PLUGIN, data_dir=data)
+    damaged = {d["name"]: d["reason"] for d in again.health()["damaged"]}
+    assert set(damaged) == {"reborn", "doomed"}
+    assert all("no snapshot loads" in reason for reason in damaged.values())
+
+    # From the plugin it was created from, and every event of its log.
+    answer = again.post("/v2/online/reborn/repair").json()
+    assert (answer["from_snapshot"], answer["kept"], answer["lost"]) == (None, 3, 0)
+    assert_same_model(download(again, "reborn"), replay(stream))
+
+    # An uploaded model has nothing to start from: it can only go.
+    body = error(again.post("/v2/online/doomed/repair"), 409, "Conflict")
+    assert "cannot be repaired" in body["message"]
+    assert again.delete("/v2/online/doomed").json() == {"deleted": "doomed"}
+    assert not model_dir(again, "doomed").exists()
+    assert again.health()["damaged"] == [] and again.health()["status"] == "ok"
+    error(again.get("/v2/online/doomed"), 404, "OnlineModelNotFound")
+    create(again, "doomed")
+    assert learn(again, "doomed", *stream[0])["learned"] == 1
