@@ -249,72 +249,72 @@ class EventLog:
                 last_good_seq=after,
                 **_readable(iter(()), paths),
             )
-        expected: int | None = None
+        expected: int | None = None  # the number the next event must have
         for index, path in enumerate(paths):
-            last = index == len(paths) - 1
+            later = paths[index + 1 :]
             with path.open("rb") as fh:
                 if os.fstat(fh.fileno()).st_size == 0:
-                    continue
+                    continue  # holds nothing, so it cannot break the sequence
                 first = seq_of(path)
-                if expected is None:
-                    if first > after + 1:
-                        raise Damage(
-                            f"events {after + 1} to {first - 1} are missing: no segment holds them",
-                            file=path.name,
-                            offset=0,
-                            last_good_seq=after,
-                            **_readable(read_frames(fh), paths[index + 1 :]),
-                        )
-                    expected = first
-                elif first != expected:
+                # The first segment read may start before the snapshot; the others go on
+                # exactly where the one before them ended.
+                start = after + 1 if expected is None else expected
+                if first > start or (expected is not None and first != expected):
                     raise Damage(
-                        f"the segment starts at event {first}, but the one before it ends "
-                        f"at {expected - 1}",
+                        f"events {start} to {first - 1} are missing: no segment holds them"
+                        if first > start
+                        else f"the segment starts at event {first}, but the one before it "
+                        f"ends at {start - 1}",
                         file=path.name,
                         offset=0,
-                        last_good_seq=expected - 1,
-                        **_readable(read_frames(fh), paths[index + 1 :]),
+                        last_good_seq=start - 1,
+                        **_readable(read_frames(fh), later),
                     )
-                frames = read_frames(fh)
-                for item in frames:
-                    if isinstance(item, Bad):
-                        if item.resume is None and last:
-                            self._cut(path, item.offset)
-                            return
-                        following = next(frames, None) if item.resume is not None else None
-                        if (
-                            isinstance(following, Frame)
-                            and expected <= following.events[0][0] <= after + 1
-                        ):
-                            # The bytes lost held only events the snapshot covers.
-                            item, expected = following, following.events[0][0]
-                        else:
-                            rest = iter([following]) if isinstance(following, Frame) else frames
-                            raise Damage(
-                                f"unreadable frame at byte {item.offset}"
-                                + (
-                                    " (a valid frame follows it)"
-                                    if item.resume is not None
-                                    else " (of a segment that is not the last)"
-                                ),
-                                file=path.name,
-                                offset=item.offset,
-                                last_good_seq=expected - 1,
-                                **_readable(_chain(rest, frames), paths[index + 1 :]),
-                            )
-                    self.position = (path.name, item.offset)
-                    for event in item.events:
-                        if event[0] != expected:
-                            raise Damage(
-                                f"event {event[0]} where event {expected} was expected",
-                                file=path.name,
-                                offset=item.offset,
-                                last_good_seq=expected - 1,
-                                **_readable(_chain(iter([item]), frames), paths[index + 1 :]),
-                            )
-                        expected += 1
-                        if event[0] > after:
-                            yield event
+                expected = first
+                for event in self._segment(path, fh, first, after, later):
+                    expected = event[0] + 1
+                    if event[0] > after:
+                        yield event
+
+    def _segment(
+        self, path: Path, fh: BinaryIO, expected: int, after: int, later: list[Path]
+    ) -> Iterator[Event]:
+        """The events of one segment, checked to run on from ``expected``."""
+        frames = read_frames(fh)
+        for item in frames:
+            if isinstance(item, Bad):
+                if item.resume is None and not later:
+                    self._cut(path, item.offset)  # a torn tail: never acknowledged
+                    return
+                following = next(frames, None) if item.resume is not None else None
+                if not (
+                    isinstance(following, Frame) and expected <= following.events[0][0] <= after + 1
+                ):
+                    where = "a valid frame follows it"
+                    if item.resume is None:
+                        where = "in a segment that is not the last"
+                    rest = iter([following]) if isinstance(following, Frame) else frames
+                    raise Damage(
+                        f"unreadable frame at byte {item.offset} ({where})",
+                        file=path.name,
+                        offset=item.offset,
+                        last_good_seq=expected - 1,
+                        **_readable(_chain(rest, frames), later),
+                    )
+                # The bytes lost held only events the snapshot covers.
+                item, expected = following, following.events[0][0]
+            self.position = (path.name, item.offset)
+            for event in item.events:
+                if event[0] != expected:
+                    raise Damage(
+                        f"event {event[0]} where event {expected} was expected",
+                        file=path.name,
+                        offset=item.offset,
+                        last_good_seq=expected - 1,
+                        **_readable(_chain(iter([item]), frames), later),
+                    )
+                expected += 1
+                yield event
 
     def _cut(self, path: Path, offset: int) -> None:
         with path.open("r+b") as fh:

@@ -116,7 +116,7 @@ def test_a_bad_last_frame_of_an_earlier_segment_is_damage(tmp_path: Path) -> Non
     log.close()
     first = segments(tmp_path)[0]
     first.write_bytes(first.read_bytes()[:-5])
-    with pytest.raises(Damage, match="not the last") as caught:
+    with pytest.raises(Damage, match="in a segment that is not the last") as caught:
         list(EventLog(tmp_path).replay(after=0))
     assert caught.value.facts["events_after"] == 2
 
