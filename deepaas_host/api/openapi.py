@@ -159,6 +159,12 @@ def _components(spec: APISpec) -> None:
                 "ready": {"type": "boolean"},
                 "pools": {"type": "object", "additionalProperties": True},
                 "error": {"type": "string", "nullable": True},
+                "damaged": {
+                    "type": "array",
+                    "items": _ref("OnlineDamagedModel"),
+                    "description": "Online models refused because their files are damaged; "
+                    "the host stays ready (status `degraded`)",
+                },
             },
             "required": ["status", "live", "ready", "pools"],
         },
@@ -794,12 +800,26 @@ _GENERIC_FEATURES: dict[str, Any] = {"temperature": 21.5, "humidity": 0.4, "week
 _OP_ERRORS = {
     "400": "The body is not valid JSON",
     "413": "The body exceeds 1 MiB",
-    "422": "Invalid fields (`details` names each), or a sample the model cannot use",
+    "422": "Invalid fields (`details` names each): a number that is not finite (NaN, "
+    "Infinity, 1e999) in the features or the ground truth, a ground truth the flavor does "
+    "not take, more features than `max_features`, new feature names past "
+    "`max_feature_names`; or a sample the model cannot use (`details.exception` names what "
+    "it raised, an OverflowError included; the model is left as it was)",
     "500": "The model raised (ModelError names the exception type)",
     "502": "The online worker died during the call",
-    "503": "Too many operations waiting, or the host is shutting down (see Retry-After)",
+    "503": "Overloaded (too many operations waiting) or ShuttingDown, with Retry-After; "
+    "OnlineModelDamaged: the model's files are damaged and it is refused until repaired "
+    "(`details` says where: file, offset, what is readable after it); StorageUnavailable: "
+    "writing its log failed, nothing of the request was applied",
+    "507": "InsufficientStorage: the disk (or a quota) is full; nothing of the request was "
+    "applied, the model serves what needs no writing",
 }
 _NOT_FOUND = "OnlineModelNotFound: no online model has this name"
+#: Errors of every route of one model besides those of its events.
+_MODEL_503 = (
+    "OnlineModelDamaged: the model's files are damaged and it is refused until repaired "
+    "(`details`: file, offset, what is readable after it); or the host is shutting down"
+)
 
 
 def _errors(descriptions: dict[str, str]) -> dict[str, Any]:
@@ -808,8 +828,9 @@ def _errors(descriptions: dict[str, str]) -> dict[str, Any]:
 
 
 def _worker_errors(*, not_found: bool = True) -> dict[str, Any]:
-    codes = {"404": _NOT_FOUND} if not_found else {}
-    return _errors({**codes, "502": _OP_ERRORS["502"], "503": _OP_ERRORS["503"]})
+    if not_found:
+        return _errors({"404": _NOT_FOUND, "502": _OP_ERRORS["502"], "503": _MODEL_503})
+    return _errors({"502": _OP_ERRORS["502"], "503": "The host is shutting down"})
 
 
 def _example_features(plugin: LoadedPlugin) -> Any:
@@ -868,13 +889,40 @@ def _online_components(spec: APISpec) -> None:
     count = {"type": "integer", "minimum": 0}
     ms = {"type": "number", "nullable": True, "description": "Milliseconds"}
     features = {
-        "description": "The sample: an object of feature values, or a text for text models",
-        "oneOf": [{"type": "object", "additionalProperties": True}, {"type": "string"}],
+        "description": "The sample: an object of feature values, or a text for text models. "
+        "Every number in it is finite: NaN, Infinity and numbers too large for a double "
+        "(1e999) are refused with 422 naming the feature. At most `max_features` features "
+        "(a setting, 10000 by default); a model learns at most `max_feature_names` distinct "
+        "names (100000 by default) over its life.",
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": {
+                    "description": "A feature value: a finite number, a text, a boolean, "
+                    "null, or a list or object of these",
+                    "nullable": True,
+                },
+            },
+            {"type": "string"},
+        ],
     }
     truth = {
-        "description": "What the model should have answered: a finite number (regression), "
-        "a class label (binary, multiclass), true/false (anomaly); left out for clustering",
-        "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}],
+        "description": "What the model should have answered, as its flavor takes it: "
+        "regression a finite number; binary and multiclass a class label (a string, an "
+        "integer or a boolean); anomaly true/false or 1/0 (optional); clustering none (leave "
+        "it out); custom any value without NaN or infinities (optional)",
+        "anyOf": [
+            {"title": "regression", "type": "number"},
+            {
+                "title": "binary, multiclass",
+                "anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}],
+            },
+            {
+                "title": "anomaly",
+                "anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}],
+            },
+            {"title": "custom", "description": "Any JSON value without NaN or infinities"},
+        ],
     }
     ident = {
         "type": "string",
@@ -906,7 +954,22 @@ def _online_components(spec: APISpec) -> None:
                 "labelled": {**count, "description": "Learns from a kept prediction"},
                 "predictions_since_start": count,
                 "kept": {**count, "description": "Predictions waiting for a label"},
+                "kept_bytes": {
+                    **count,
+                    "description": "Roughly the bytes they hold (at most `keep_bytes`)",
+                },
+                "feature_names": {
+                    **count,
+                    "description": "Distinct feature names learned (at most "
+                    "`max_feature_names`; counted from the first start of this host version "
+                    "for models of older ones)",
+                },
                 "snapshot_seq": count,
+                "meta_rebuilt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When a repair rebuilt a damaged meta.json",
+                },
                 "links": {
                     "type": "object",
                     "properties": {k: {"type": "string", "format": "uri"} for k in links},
@@ -924,8 +987,94 @@ def _online_components(spec: APISpec) -> None:
                 "labelled",
                 "predictions_since_start",
                 "kept",
+                "kept_bytes",
+                "feature_names",
                 "snapshot_seq",
                 "links",
+            ],
+        },
+    )
+    spec.components.schema(
+        "OnlineDamage",
+        {
+            "type": "object",
+            "description": "Where a model's files do not read as written",
+            "properties": {
+                "problem": {"type": "string"},
+                "file": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The file in the model's directory",
+                },
+                "offset": {"type": "integer", "minimum": 0, "description": "Byte in it"},
+                "last_good_seq": {
+                    **count,
+                    "description": "Events up to this one read as written",
+                },
+                "frames_after": {**count, "description": "Readable frames after the damage"},
+                "events_after": {**count, "description": "Readable events after the damage"},
+                "last_seq_after": {"type": "integer", "nullable": True},
+            },
+            "required": ["problem", "file"],
+        },
+    )
+    spec.components.schema(
+        "OnlineDamagedModel",
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "reason": {"type": "string"},
+                "details": _ref("OnlineDamage"),
+            },
+            "required": ["name", "reason", "details"],
+        },
+    )
+    spec.components.schema(
+        "OnlineRepair",
+        {
+            "type": "object",
+            "description": "What a repair kept and lost",
+            "properties": {
+                "model": {"type": "string"},
+                "kept": {**count, "description": "Events applied after the snapshot"},
+                "lost": {**count, "description": "Sequence numbers missing among them"},
+                "lost_ranges": {
+                    "type": "array",
+                    "description": "The missing numbers as [first, last] (the first 100)",
+                    "items": {"type": "array", "items": count, "minItems": 2, "maxItems": 2},
+                },
+                "seq": {**count, "description": "The model's last event now"},
+                "from_snapshot": {
+                    **count,
+                    "nullable": True,
+                    "description": "The snapshot it started from (null: afresh from its "
+                    "plugin, no snapshot loading)",
+                },
+                "unreadable": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Log files with unreadable bytes",
+                },
+                "snapshots_set_aside": {"type": "array", "items": {"type": "string"}},
+                "meta_rebuilt": {"type": "boolean"},
+                "moved_to": {
+                    "type": "string",
+                    "description": "The folder of the model's directory the old files "
+                    "were moved into, as they were",
+                },
+                "moved": {"type": "array", "items": {"type": "string"}},
+                "links": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "required": [
+                "model",
+                "kept",
+                "lost",
+                "lost_ranges",
+                "seq",
+                "from_snapshot",
+                "moved_to",
+                "moved",
             ],
         },
     )
@@ -986,11 +1135,19 @@ def _online_components(spec: APISpec) -> None:
                 "prediction": prediction,
                 "probabilities": {
                     "type": "object",
-                    "additionalProperties": {"type": "number"},
-                    "description": "Probability of each class (classifiers)",
+                    "additionalProperties": {"type": "number", "nullable": True},
+                    "description": "Probability of each class (classifiers); null where it "
+                    "is not a finite number",
                 },
                 "id": {"type": "string", "description": "Given, or generated when kept"},
                 "seq": {**count, "description": "Event number (kept predictions)"},
+                "kept": {
+                    "type": "boolean",
+                    "enum": [False],
+                    "description": "Present (false) when a prediction asked to be kept was "
+                    "not: its features take more than `keep_bytes`",
+                },
+                "warning": {"type": "string", "description": "Why it was not kept"},
             },
             "required": ["prediction"],
         },
@@ -1171,8 +1328,14 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                                     "type": "array",
                                     "items": {"type": "string", "enum": list(FLAVORS)},
                                 },
+                                "damaged": {
+                                    "type": "array",
+                                    "items": _ref("OnlineDamagedModel"),
+                                    "description": "Models refused because their files are "
+                                    "damaged (see the repair route)",
+                                },
                             },
-                            "required": ["models", "plugins", "flavors"],
+                            "required": ["models", "plugins", "flavors", "damaged"],
                         },
                         "Online models",
                     ),
@@ -1235,7 +1398,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                             "400": "Malformed body (broken multipart or JSON)",
                             "403": "The token lacks the `manage` scope; or, without access "
                             "tokens, an upload from another machine",
-                            "409": "An online model of this name exists",
+                            "409": "An online model of this name exists (damaged or not)",
                             "413": "Request body too large",
                             "415": "Unsupported Content-Type",
                             "422": "Invalid fields: not exactly one of plugin and file, an "
@@ -1243,7 +1406,9 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                             "or fit its flavor",
                             "500": "The plugin's build() raised",
                             "502": _OP_ERRORS["502"],
-                            "503": _OP_ERRORS["503"],
+                            "503": "The host is shutting down, or writing the model failed "
+                            "(StorageUnavailable); nothing was created",
+                            "507": "InsufficientStorage: the disk is full; nothing was created",
                         }
                     ),
                 },
@@ -1265,6 +1430,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
             },
             "delete": {
                 "summary": "Delete an online model with its log and snapshots",
+                "description": "A damaged model can be deleted too.",
                 "operationId": "online_delete",
                 "tags": tags,
                 "parameters": [name],
@@ -1277,9 +1443,51 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                         },
                         "Deleted",
                     ),
-                    **_worker_errors(),
+                    **_errors(
+                        {
+                            "404": _NOT_FOUND,
+                            "502": _OP_ERRORS["502"],
+                            "503": "The host is shutting down, or the disk failed "
+                            "(StorageUnavailable)",
+                        }
+                    ),
                 },
             },
+        },
+    )
+    spec.path(
+        path=f"{model}/repair",
+        operations={
+            "post": {
+                "summary": "Serve a damaged model again, accepting the loss of what is unreadable",
+                "description": "For a model refused with OnlineModelDamaged. Its old files "
+                "(the damaged ones and those the new snapshot replaces) are moved, as they "
+                "are, into `damaged-<UTC time>/` of its directory; every readable event "
+                "after the newest snapshot that loads is applied, in order; a fresh snapshot "
+                "is written and the model serves again. A damaged meta.json is rebuilt from "
+                "the snapshot; with no snapshot loading, a model created from an installed "
+                "plugin starts afresh from it. The answer says how many events were kept "
+                "and which sequence numbers were lost.",
+                "operationId": "online_repair",
+                "tags": tags,
+                "parameters": [name],
+                "responses": {
+                    "200": _json(_ref("OnlineRepair"), "Repaired: serving again"),
+                    **_errors(
+                        {
+                            "403": "The token lacks the `manage` scope",
+                            "404": _NOT_FOUND,
+                            "409": "Conflict: the model is not damaged, or nothing it holds "
+                            "can be read (delete it instead)",
+                            "502": _OP_ERRORS["502"],
+                            "503": "The host is shutting down, or the disk failed "
+                            "(StorageUnavailable); a repair can be run again",
+                            "507": "InsufficientStorage: the disk is full; a repair can be "
+                            "run again",
+                        }
+                    ),
+                },
+            }
         },
     )
     binary = {"schema": {"type": "string", "format": "binary"}}
@@ -1365,6 +1573,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                                 "500": _OP_ERRORS["500"],
                                 "502": _OP_ERRORS["502"],
                                 "503": _OP_ERRORS["503"],
+                                "507": _OP_ERRORS["507"],
                             }
                         ),
                     },
@@ -1431,7 +1640,8 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                         {
                             "404": _NOT_FOUND,
                             "413": "A line exceeds 1 MiB",
-                            "422": "Invalid `op`",
+                            "422": "Invalid `op` (a line's own errors, 422, 503 and 507 "
+                            "among them, are answered in its line)",
                             "502": _OP_ERRORS["502"],
                             "503": _OP_ERRORS["503"],
                         }
@@ -1519,7 +1729,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                             )
                         },
                     },
-                    **_errors({"404": _NOT_FOUND, "422": "Invalid `interval`"}),
+                    **_errors({"404": _NOT_FOUND, "422": "Invalid `interval`", "503": _MODEL_503}),
                 },
             }
         },
@@ -1546,7 +1756,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                             )
                         },
                     },
-                    **_errors({"404": _NOT_FOUND}),
+                    **_errors({"404": _NOT_FOUND, "503": _MODEL_503}),
                 },
             }
         },

@@ -16,7 +16,7 @@ from river import base, compose, metrics, utils
 
 from deepaas_host.model.online import FLAVORS
 
-__all__ = ["FLAVORS", "Flavor", "FlavorError", "flavor_of", "metric_set"]
+__all__ = ["FLAVORS", "Flavor", "FlavorError", "describe", "flavor_of", "metric_set"]
 
 
 class FlavorError(ValueError):
@@ -163,6 +163,14 @@ def flavor_of(name: str, model: Any) -> Flavor:
     if problem is not None:
         raise FlavorError(f"{type(model).__name__} {problem}, so it cannot be {name!r}")
     return flavor
+
+
+def describe(model: Any) -> str:
+    """The estimator's steps, as listed for a model (``StandardScaler | LinearRegression``)."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, dict):
+        return " | ".join(type(step).__name__ for step in steps.values())
+    return type(model).__name__
 
 
 def _as_metric(spec: Any) -> metrics.base.Metric:

@@ -1,9 +1,11 @@
 """One online model inside its worker: apply events, log them, replay them.
 
-Every change goes through :meth:`Instance.learn_event` (live) or
+Every change goes through :meth:`Instance._record` (live) and
 :meth:`Instance.replay_event` (after a restart), which share one code path, so a
 replayed model is the model that acknowledged the events. Predictions kept for a
-later label are part of the state: they are logged and replayed too.
+later label are part of the state: they are logged and replayed too, and held to
+the limits (count, age, bytes of features) on replay as when they were made. So
+is the set of feature names the model learned, bounded by ``max_feature_names``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepaas_host.online.eventlog import EventLog
+from deepaas_host.online.features import approx_size
 from deepaas_host.online.flavors import Flavor, MetricSet, flavor_of
 from deepaas_host.online.process import Limits, OpFailed
 
@@ -28,6 +31,8 @@ class Kept:
     x: Any
     prediction: Any
     proba: dict[Any, float] | None
+    #: Roughly the bytes it holds (features and probabilities).
+    size: int = 0
 
 
 @dataclass
@@ -40,6 +45,28 @@ class State:
     learned: int = 0
     labelled: int = 0
     kept: OrderedDict[str, Kept] = field(default_factory=OrderedDict)
+    kept_bytes: int = 0
+    #: Every feature name the model learned from (dict features).
+    feature_names: set[str] = field(default_factory=set)
+
+
+def _upgrade(state: State) -> None:
+    """Give a state from an older snapshot what it lacks: the names learned before
+    are unknown, so counting starts now; kept predictions get their sizes."""
+    attrs = vars(state)
+    if "feature_names" not in attrs:
+        state.feature_names = set()
+    if "kept_bytes" not in attrs:
+        total = 0
+        for kept in state.kept.values():
+            if getattr(kept, "size", None) is None:
+                kept.size = _kept_size(kept.x, kept.proba)
+            total += kept.size
+        state.kept_bytes = total
+
+
+def _kept_size(x: Any, proba: Any) -> int:
+    return approx_size(x) + (approx_size(proba) if proba else 0)
 
 
 def json_safe(value: Any) -> Any:
@@ -59,7 +86,14 @@ class Instance:
         self.flavor: Flavor = flavor_of(meta["flavor"], state.model)
         self.log = log
         self.limits = limits
+        _upgrade(state)
         self.snapshot_seq = state.seq
+        #: The last event a snapshot was attempted at (failed ones wait a full round).
+        self.snapshot_tried = state.seq
+        #: Take a snapshot after the next durable batch (a long replay was needed).
+        self.snapshot_due = False
+        #: Identifies this model across rebuilds (not across a delete and re-create).
+        self.uid = uuid.uuid4().hex
         self.predictions = 0
         self._pending: list[tuple[Any, ...]] = []
 
@@ -70,11 +104,20 @@ class Instance:
     # live events ----------------------------------------------------------------
 
     def predict(self, x: Any, ident: str | None, keep: bool, now: float) -> dict[str, Any]:
+        self._check(x, learning=False)
         prediction, proba = self.flavor.predict(self.state.model, x)
         self.predictions += 1
         result: dict[str, Any] = {"prediction": json_safe(prediction)}
         if proba is not None:
             result["probabilities"] = {k: json_safe(v) for k, v in proba.items()}
+        if keep and (size := _kept_size(x, proba)) > self.limits.keep_bytes:
+            result["kept"] = False
+            result["warning"] = (
+                f"Answered but not kept: its features take about {size} bytes, more than "
+                f"the {self.limits.keep_bytes} bytes (keep_bytes) this model keeps for "
+                "predictions awaiting a label, so it cannot be labelled."
+            )
+            keep = False
         if keep:
             ident = ident or uuid.uuid4().hex
             self._record(("p", now, ident, x, prediction, proba))
@@ -91,6 +134,7 @@ class Instance:
         if x is None:
             assert kept is not None
             x = kept.x
+        self._check(x, learning=True)
         if kept is not None:
             prediction, proba = kept.prediction, kept.proba
         elif self.state.metrics.overall:
@@ -106,6 +150,31 @@ class Instance:
         if ident is not None:
             result["id"] = ident
         return result
+
+    def _check(self, x: Any, *, learning: bool) -> None:
+        """Refuse a sample with too many features, or (to learn) too many new names."""
+        if not isinstance(x, dict):
+            return
+        limits = self.limits
+        if len(x) > limits.max_features:
+            raise OpFailed(
+                "features",
+                f"The sample has {len(x)} features; at most {limits.max_features} "
+                "(max_features) are taken.",
+            )
+        if not learning:
+            return
+        names = self.state.feature_names
+        room = limits.max_feature_names - len(names)
+        if len(x) > room:
+            new = sum(1 for key in x if key not in names)
+            if new > room:
+                raise OpFailed(
+                    "features",
+                    f"Online model {self.name!r} has learned {len(names)} distinct feature "
+                    f"names; the {new} new ones of this sample would pass the limit of "
+                    f"{limits.max_feature_names} (max_feature_names).",
+                )
 
     def _take(self, ident: str, now: float, *, required: bool) -> Kept | None:
         kept = self.state.kept.get(ident)
@@ -135,10 +204,18 @@ class Instance:
         state = self.state
         if kind == "p":
             _, _, _, ident, x, prediction, proba = event
-            state.kept[ident] = Kept(now, x, prediction, proba)
-            state.kept.move_to_end(ident)
-            while len(state.kept) > self.limits.keep_predictions:
-                state.kept.popitem(last=False)
+            kept = Kept(now, x, prediction, proba, _kept_size(x, proba))
+            replaced = state.kept.pop(ident, None)
+            if replaced is not None:
+                state.kept_bytes -= replaced.size
+            state.kept[ident] = kept
+            state.kept_bytes += kept.size
+            limits = self.limits
+            while state.kept and (
+                len(state.kept) > limits.keep_predictions or state.kept_bytes > limits.keep_bytes
+            ):
+                _, gone = state.kept.popitem(last=False)
+                state.kept_bytes -= gone.size
         elif kind == "l":
             _, _, _, ident, x, y, prediction, proba, labelled = event
             model = state.model
@@ -149,8 +226,12 @@ class Instance:
             else:
                 self.flavor.learn(model, x, y)
                 state.metrics.update(model, x, y, prediction, proba)
+            if isinstance(x, dict):
+                state.feature_names.update(x)
             if ident is not None:
-                state.kept.pop(ident, None)
+                taken = state.kept.pop(ident, None)
+                if taken is not None:
+                    state.kept_bytes -= taken.size
             state.learned += 1
             state.labelled += int(labelled)
         else:
@@ -160,20 +241,37 @@ class Instance:
     # log --------------------------------------------------------------------------
 
     def flush(self) -> bool:
-        """Append the queued events as one frame; True when there were any."""
+        """Append the queued events as one frame; True when there were any.
+
+        The queue is emptied either way: after a failed write the instance is
+        rebuilt from what the disk holds.
+        """
         if not self._pending:
             return False
-        self.log.append(self._pending)
-        self._pending = []
+        pending, self._pending = self._pending, []
+        self.log.append(pending)
         return True
 
+    @property
+    def pending(self) -> list[tuple[Any, ...]]:
+        """Events applied but not yet logged (this batch's)."""
+        return self._pending
+
+    def reapply(self, events: list[tuple[Any, ...]]) -> None:
+        """Apply and queue again events not yet logged (after a rebuild from disk)."""
+        for event in events:
+            self.replay_event(event)
+            self._pending.append(event)
+
     def expire(self, now: float) -> None:
-        kept = self.state.kept
+        state = self.state
+        kept = state.kept
         while kept:
             first = next(iter(kept.values()))
             if now - first.time <= self.limits.keep_seconds:
                 break
-            kept.popitem(last=False)
+            _, gone = kept.popitem(last=False)
+            state.kept_bytes -= gone.size
 
     def info(self) -> dict[str, Any]:
         return {
@@ -183,6 +281,8 @@ class Instance:
             "labelled": self.state.labelled,
             "predictions_since_start": self.predictions,
             "kept": len(self.state.kept),
+            "kept_bytes": self.state.kept_bytes,
+            "feature_names": len(self.state.feature_names),
             "snapshot_seq": self.snapshot_seq,
         }
 

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,13 @@ from deepaas_host.errors import (
     ArgumentError,
     Conflict,
     HostError,
+    InsufficientStorage,
     ModelError,
+    OnlineModelDamaged,
     OnlineModelNotFound,
     Overloaded,
     PredictionNotFound,
+    StorageUnavailable,
 )
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.discovery import LoadedPlugin
@@ -44,6 +47,8 @@ Op = tuple[Any, ...]
 MAX_PENDING = 100_000
 #: Largest batch sent to a worker at once.
 MAX_BATCH = 2048
+#: Seconds between two questions to each worker about damage and what to log.
+STATUS_EVERY = 2.0
 _KINDS = ("predict", "learn", "label")
 
 
@@ -175,7 +180,14 @@ class OnlineService:
         self.root = settings.data_dir / "online"
         self.plugins = {p.info.name: p for p in plugins}
         shards = settings.online_workers
-        limits = Limits(settings.keep_predictions, settings.keep_seconds)
+        limits = Limits(
+            keep_predictions=settings.keep_predictions,
+            keep_seconds=settings.keep_seconds,
+            keep_bytes=settings.keep_bytes,
+            max_features=settings.max_features,
+            max_feature_names=settings.max_feature_names,
+        )
+        self.base_path = settings.base_path
         self.pools = [
             WorkerPool(
                 [],
@@ -202,6 +214,10 @@ class OnlineService:
         ]
         self._batchers = [_Batcher(pool) for pool in self.pools]
         self.models: dict[str, dict[str, Any]] = {}
+        #: Models refused because their files are damaged: name -> the worker's report.
+        self.damaged: dict[str, dict[str, Any]] = {}
+        self._refreshing: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.stats: dict[str, dict[str, OpStats]] = {}
         self.events = EventFeed()
         #: Set when the host begins to shut down: streams end, nothing new starts.
@@ -213,16 +229,40 @@ class OnlineService:
     async def start(self) -> None:
         """Start the workers (each replays its models' logs) and learn the model list."""
         await asyncio.gather(*(pool.start() for pool in self.pools))
-        for pool in self.pools:
+        for index, pool in enumerate(self.pools):
             for info in await self._call(pool, "list", {}):
                 self.models[info["name"]] = info
+            await self._status(index)
         async with self._create_lock:
             for name in self.plugins:
-                if name not in self.models:
+                if name not in self.models and name not in self.damaged:
                     await self._create(name, plugin=name, flavor=None, file=None, description="")
+        self._spawn(self._poll())
+
+    async def _poll(self) -> None:
+        """Ask each worker, now and then, what to log and which models it refuses: a
+        worker's own log may be on the disk that is full, and a replaced worker may
+        find damage its predecessor did not."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), STATUS_EVERY)
+            for index in range(len(self.pools)):
+                if self.stopping.is_set():
+                    return
+                try:
+                    await self._status(index)
+                except HostError as exc:
+                    log.debug("%s status: %s", self.pools[index].name, exc)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self, grace: float = 10.0) -> None:
         self.stopping.set()
+        for task in list(self._tasks):
+            task.cancel()
         await asyncio.gather(*(pool.close(grace=grace) for pool in self.pools))
 
     @property
@@ -237,8 +277,104 @@ class OnlineService:
     def meta(self, name: str) -> dict[str, Any]:
         meta = self.models.get(name)
         if meta is None:
+            if name in self.damaged:
+                raise self.damage_error(name)
             raise OnlineModelNotFound(name)
         return meta
+
+    # damaged models -------------------------------------------------------------
+
+    def damage_error(self, name: str) -> OnlineModelDamaged:
+        report = self.damaged[name]
+        where = report.get("file") or "its files"
+        if report.get("offset") is not None:
+            where += f", byte {report['offset']}"
+        return OnlineModelDamaged(
+            f"Online model {name!r} is damaged and refused: {report['problem']} ({where}). "
+            f"Its files are left as they are; POST {self._repair_path(name)} keeps every "
+            "readable event and serves it again.",
+            details={"model": name, **report, "repair": self._repair_path(name)},
+        )
+
+    def _repair_path(self, name: str) -> str:
+        return f"{self.base_path}/v2/online/{name}/repair"
+
+    def damaged_models(self) -> list[dict[str, Any]]:
+        """The refused models with why, for listings and health."""
+        return [
+            {"name": name, "reason": report["problem"], "details": report}
+            for name, report in sorted(self.damaged.items())
+        ]
+
+    async def _status(self, index: int) -> None:
+        """Learn from worker ``index`` which of its models are refused, and log news."""
+        status = await self._call(self.pools[index], "status", {})
+        for notice in status["notices"]:
+            log.error("%s", notice)
+        reported: dict[str, dict[str, Any]] = status["damaged"]
+        for name, report in reported.items():
+            self.models.pop(name, None)
+            if self.damaged.get(name) != report:
+                log.error(
+                    "online model %s is damaged and refused: %s (file %s, offset %s; %s "
+                    "readable frames, %s events after it); its files are left as they are, "
+                    "POST %s keeps every readable event and serves it again",
+                    name,
+                    report.get("problem"),
+                    report.get("file"),
+                    report.get("offset"),
+                    report.get("frames_after", "no"),
+                    report.get("events_after", "no"),
+                    self._repair_path(name),
+                )
+            self.damaged[name] = report
+        for name in list(self.damaged):
+            if shard_of(name, len(self.pools)) == index and name not in reported:
+                del self.damaged[name]
+
+    def _refresh(self, name: str) -> None:
+        """Ask the worker of ``name`` again (it refused a model it had served)."""
+        index = shard_of(name, len(self.pools))
+        if index in self._refreshing or self.stopping.is_set():
+            return
+        pool = self.pools[index].name
+
+        async def refresh() -> None:
+            try:
+                await self._status(index)
+            except HostError as exc:
+                log.warning("could not ask %s about damaged models: %s", pool, exc)
+            finally:
+                self._refreshing.discard(index)
+
+        self._refreshing.add(index)
+        self._spawn(refresh())
+
+    def _watch(self, name: str, future: asyncio.Future[list[dict[str, Any] | HostError]]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        if any(isinstance(r, OnlineModelDamaged) for r in future.result()):
+            self._refresh(name)
+
+    async def repair(self, name: str) -> dict[str, Any]:
+        """Serve a damaged model again from what is readable (the loss is accepted)."""
+        if name in self.models:
+            raise Conflict(f"Online model {name!r} is not damaged: nothing to repair.")
+        if name not in self.damaged:
+            raise OnlineModelNotFound(name)
+        report: dict[str, Any] = await self._call(self._pool(name), "repair", {"name": name})
+        info = report.pop("info")
+        self.damaged.pop(name, None)
+        self.models[name] = info
+        log.warning(
+            "online model %s repaired: %d events kept, %d sequence numbers lost; its old "
+            "files are in %s/",
+            name,
+            report["kept"],
+            report["lost"],
+            report["moved_to"],
+        )
+        return report
 
     async def create(
         self,
@@ -258,10 +394,14 @@ class OnlineService:
             )
         async with self._create_lock:
             if name is None:
-                name = friendly_name(self.models)
+                name = friendly_name(self.models.keys() | self.damaged.keys())
             check_name(name)
             if name in self.models:
                 raise Conflict(f"Online model {name!r} already exists.")
+            if name in self.damaged:
+                raise Conflict(
+                    f"Online model {name!r} exists and is damaged: repair or delete it first."
+                )
             return await self._create(
                 name,
                 plugin=plugin,
@@ -295,9 +435,12 @@ class OnlineService:
         return info
 
     async def delete(self, name: str) -> None:
-        self.meta(name)
+        """Delete a model, damaged or not."""
+        if name not in self.damaged:
+            self.meta(name)
         await self._call(self._pool(name), "delete", {"name": name})
         self.models.pop(name, None)
+        self.damaged.pop(name, None)
         self.stats.pop(name, None)
 
     async def info(self, name: str) -> dict[str, Any]:
@@ -307,8 +450,9 @@ class OnlineService:
 
     async def list_models(self) -> list[dict[str, Any]]:
         infos: list[dict[str, Any]] = []
-        for pool in self.pools:
+        for index, pool in enumerate(self.pools):
             infos.extend(await self._call(pool, "list", {}))
+            await self._status(index)
         return sorted(infos, key=lambda i: i["name"])
 
     async def metrics(self, name: str) -> dict[str, Any]:
@@ -339,7 +483,9 @@ class OnlineService:
         self.meta(name)
         began = time.perf_counter()
         futures = self._batchers[shard_of(name, len(self.pools))].submit((name, *op) for op in ops)
-        return asyncio.ensure_future(self._collect(name, ops, futures, began))
+        future = asyncio.ensure_future(self._collect(name, ops, futures, began))
+        future.add_done_callback(lambda done: self._watch(name, done))
+        return future
 
     async def apply(self, name: str, ops: Sequence[Op]) -> list[dict[str, Any] | HostError]:
         return await self.submit(name, ops)
@@ -381,10 +527,14 @@ class OnlineService:
         outcome = reply.value
         if outcome[0] == "ok":
             return outcome[1]
-        raise _as_error(kwargs.get("name", ""), outcome[1], outcome[2])
+        name = kwargs.get("name", "")
+        error = _as_error(name, *outcome[1:])
+        if isinstance(error, OnlineModelDamaged) and name:
+            self._refresh(name)
+        raise error
 
 
-def _as_error(name: str, kind: str, message: str) -> HostError:
+def _as_error(name: str, kind: str, message: str, details: Any = None) -> HostError:
     if kind == "notfound":
         return OnlineModelNotFound(name) if "does not exist" in message else ArgumentError(message)
     if kind == "label":
@@ -393,11 +543,21 @@ def _as_error(name: str, kind: str, message: str) -> HostError:
         return Conflict(message)
     if kind == "input":
         return ArgumentError(message)
+    if kind == "features":
+        return ArgumentError(message, details={"features": [message]})
     if kind == "sample":
         return ArgumentError(
             f"Online model {name!r} cannot use this sample: {message}",
             details={"exception": message.partition(": ")[0]},
         )
+    if kind == "nospace":
+        return InsufficientStorage(message, details={"model": name})
+    if kind == "storage":
+        return StorageUnavailable(message, details={"model": name})
+    if kind == "damaged":
+        return OnlineModelDamaged(message, details={"model": name, **(details or {})})
+    if kind == "unrepairable":
+        return Conflict(message, details={"model": name, **(details or {})})
     exc_type, _, exc_message = message.partition(": ")
     return ModelError(exc_type, exc_message, model=name)
 

@@ -43,6 +43,7 @@ MODEL = "/v2/online/{name}"
 OPERATIONS = {
     BASE: {"get", "post"},
     MODEL: {"get", "delete"},
+    f"{MODEL}/repair": {"post"},
     f"{MODEL}/download": {"get"},
     f"{MODEL}/predict/": {"post"},
     f"{MODEL}/learn/": {"post"},
@@ -161,10 +162,12 @@ def test_security_marking_follows_required_scope(
             if needed is Scope.MANAGE:
                 assert "403" in op["responses"], (method, path)
             seen[needed.value] = seen.get(needed.value, 0) + 1
-    # creating and deleting need manage; reading and the events need predict
-    assert seen == {"manage": 2, "predict": 11}
+    # creating, deleting and repairing need manage; reading and the events need predict
+    assert seen == {"manage": 3, "predict": 11}
     assert document["paths"][BASE]["post"]["x-required-scope"] == "manage"
     assert document["paths"][MODEL]["delete"]["x-required-scope"] == "manage"
+    assert document["paths"][f"{MODEL}/repair"]["post"]["x-required-scope"] == "manage"
+    assert required_scope("POST", f"{MODEL}/repair") is Scope.MANAGE
     for action in ("predict", "learn", "label", "bulk"):
         assert document["paths"][f"{MODEL}/{action}/"]["post"]["x-required-scope"] == "predict"
 
@@ -242,6 +245,50 @@ def test_request_bodies_media_types_and_examples(
         assert set(op["responses"]["200"]["content"]) == {"text/event-stream"}
     interval = paths[f"{MODEL}/stream/metrics"]["get"]["parameters"][1]
     assert interval["name"] == "interval" and interval["in"] == "query"
+
+
+def test_the_spec_states_what_is_enforced(online_spec: dict[str, Any]) -> None:
+    paths, schemas = online_spec["paths"], online_spec["components"]["schemas"]
+    for kind in ("predict", "learn", "label"):
+        responses = paths[f"{MODEL}/{kind}/"]["post"]["responses"]
+        assert "InsufficientStorage" in responses["507"]["description"]
+        for error in ("OnlineModelDamaged", "StorageUnavailable", "Overloaded"):
+            assert error in responses["503"]["description"], (kind, error)
+        assert "finite" in responses["422"]["description"]
+        assert "max_features" in responses["422"]["description"]
+    for path, method in (
+        (MODEL, "get"),
+        (f"{MODEL}/metrics", "get"),
+        (f"{MODEL}/stream/events", "get"),
+    ):
+        assert "OnlineModelDamaged" in paths[path][method]["responses"]["503"]["description"]
+    assert "507" in paths[BASE]["post"]["responses"]
+    # ground truth per flavor, finite features, nullable values
+    truth = schemas["OnlineLearnRequest"]["properties"]["ground_truth"]
+    assert [a["title"] for a in truth["anyOf"]] == [
+        "regression",
+        "binary, multiclass",
+        "anomaly",
+        "custom",
+    ]
+    assert truth["anyOf"][2]["anyOf"][1] == {"type": "integer", "enum": [0, 1]}
+    assert "clustering none" in truth["description"]
+    features = schemas["OnlinePredictRequest"]["properties"]["features"]
+    assert "NaN" in features["description"] and "max_feature_names" in features["description"]
+    prediction = schemas["OnlinePrediction"]["properties"]
+    assert prediction["prediction"]["nullable"] is True
+    assert prediction["probabilities"]["additionalProperties"]["nullable"] is True
+    assert prediction["kept"]["enum"] == [False]
+    # the way out of damage
+    repair = paths[f"{MODEL}/repair"]["post"]
+    assert repair["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OnlineRepair"
+    }
+    assert {"403", "404", "409", "503", "507"} <= set(repair["responses"])
+    listing = paths[BASE]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "damaged" in listing["required"]
+    health = schemas["Health"]["properties"]["damaged"]
+    assert health["items"] == {"$ref": "#/components/schemas/OnlineDamagedModel"}
 
 
 def test_the_checker_rejects_what_the_online_spec_forbids(conformance: Conformance) -> None:

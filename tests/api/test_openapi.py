@@ -120,6 +120,7 @@ def test_spec_has_exactly_the_served_routes(spec: dict[str, Any]) -> None:
     expected |= {versions + "{version}/" + a for a in ("default", "pin", "unpin")}
     online = "/v2/online/{name}"
     expected |= {"/v2/online/", online, online + "/download", online + "/metrics"}
+    expected |= {online + "/repair"}
     expected |= {online + "/stats", online + "/stream/metrics", online + "/stream/events"}
     expected |= {f"{online}/{action}/" for action in ("predict", "learn", "label", "bulk")}
     assert set(spec["paths"]) == expected

@@ -1,4 +1,9 @@
-"""``GET /v2/health``: live always, ready once every worker is warmed."""
+"""``GET /v2/health``: live always, ready once every worker is warmed.
+
+A damaged online model does not make the host unready (one model must not take
+it out of a load balancer): the answer stays 200 and ready, with status
+``degraded`` and the refused models listed under ``damaged``.
+"""
 
 from __future__ import annotations
 
@@ -42,14 +47,17 @@ async def health(request: web.Request) -> web.Response:
     if startup is not None and startup.done() and not startup.cancelled() and startup.exception():
         error = str(startup.exception())
     ready = is_ready(app)
-    status = (
-        "ok" if ready else ("degraded" if error or (startup and startup.done()) else "starting")
-    )
+    damaged = app[ONLINE].damaged_models() if ONLINE in app else []
+    if ready:
+        status = "degraded" if damaged else "ok"
+    else:
+        status = "degraded" if error or (startup and startup.done()) else "starting"
     body = {
         "status": status,
         "live": True,
         "ready": ready,
         "pools": pools,
         "error": error,
+        "damaged": damaged,
     }
     return web.json_response(body, status=200 if ready else 503)

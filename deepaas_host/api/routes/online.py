@@ -34,6 +34,7 @@ from deepaas_host.errors import (
 from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.online import FLAVORS
 from deepaas_host.model.v2 import File, UploadedFile
+from deepaas_host.online.features import non_finite
 from deepaas_host.online.service import OnlineService
 
 __all__ = ["create_spec", "online_routes", "parse_op"]
@@ -108,7 +109,17 @@ def _truth_problem(flavor: str, y: Any) -> str | None:
         return "A clustering model learns without a ground truth; leave it out."
     elif flavor == "anomaly" and (not isinstance(y, bool | int) or y not in (0, 1)):
         return "An anomaly ground truth is true/false (or 1/0)."
+    elif (where := non_finite(y)) is not None:
+        inside = f" (at {where})" if where else ""
+        return f"Not a finite number{inside}: NaN and infinities are refused."
     return None
+
+
+def _features_problem(features: Any) -> str | None:
+    where = non_finite(features)
+    if where is None:
+        return None
+    return f"Feature {where!r} is not a finite number: NaN and infinities are refused."
 
 
 def parse_op(kind: str, flavor: str, body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -132,6 +143,8 @@ def parse_op(kind: str, flavor: str, body: Mapping[str, Any]) -> tuple[Any, ...]
     features = body.get("features")
     if features is not None and not isinstance(features, dict | str):
         errors["features"] = ["Features are a JSON object (or a text, for text models)."]
+    elif isinstance(features, dict) and (problem := _features_problem(features)):
+        errors["features"] = [problem]
     y = body.get("ground_truth")
     if kind == "predict":
         if features is None:
@@ -215,7 +228,13 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         plugins = [
             {"name": name, **p.model.get_metadata()} for name, p in sorted(svc.plugins.items())
         ]
-        return web.json_response({"models": models, "plugins": plugins, "flavors": FLAVORS})
+        body = {
+            "models": models,
+            "plugins": plugins,
+            "flavors": FLAVORS,
+            "damaged": svc.damaged_models(),
+        }
+        return web.json_response(body)
 
     async def create(request: web.Request) -> web.Response:
         parsed = await parse_arguments(
@@ -266,6 +285,12 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         name = request.match_info["name"]
         await service(request).delete(name)
         return web.json_response({"deleted": name})
+
+    async def repair(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        report = await service(request).repair(name)
+        info = await service(request).info(name)
+        return web.json_response({**report, "links": _document(request, info)["links"]})
 
     async def download(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -459,6 +484,7 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         web.post(f"{base}/", create),
         web.get(model, get_model, allow_head=False),
         web.delete(model, delete_model),
+        web.post(f"{model}/repair", repair),
         web.get(f"{model}/download", download, allow_head=False),
         web.get(f"{model}/metrics", metrics, allow_head=False),
         web.get(f"{model}/stats", stats, allow_head=False),
