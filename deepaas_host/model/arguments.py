@@ -123,6 +123,7 @@ def _normalize(original: fields.Field) -> fields.Field:
             f.value_field = _normalize(f.value_field)
     if isinstance(f, fields.Nested):
         f.nested = _normalize_nested(f.nested)
+        f._schema = None  # the copy may carry the original's schema, built already
     return f
 
 

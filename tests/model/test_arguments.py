@@ -212,3 +212,12 @@ def test_a_nested_schema_keeps_its_hooks_and_gets_the_refusals() -> None:
         spec.load({"p": {"x": 3.5}})
     assert errors_of(exc) == {"p": {"x": ["Not a valid integer."]}}
     assert Point().load({"x": 3.5}) == (3,)  # the plugin's own schema still truncates
+
+
+def test_a_nested_field_already_used_by_the_plugin_is_normalized_too() -> None:
+    point = fields.Nested({"x": fields.Int()})
+    assert point.schema.load({"x": 2.5}) == {"x": 2}  # built (and cached) by the plugin
+    spec = build_argument_spec("m", "predict", {"p": point})
+    with pytest.raises(marshmallow.ValidationError) as exc:
+        spec.load({"p": {"x": 2.5}})
+    assert errors_of(exc) == {"p": {"x": ["Not a valid integer."]}}
