@@ -16,6 +16,7 @@ from multidict import MultiDict
 from deepaas_host.errors import ArgumentError, HostError, ModelError
 from deepaas_host.model.arguments import ArgumentSpec, merge_arguments
 from deepaas_host.model.discovery import load_plugins, quiet_legacy_warnings
+from deepaas_host.model.failures import refusal_of
 from deepaas_host.model.outputs import Outcome, OutputError, dumps, render_output
 from deepaas_host.model.v2 import UploadedFile, reporting_progress_to
 from deepaas_host.model.wrapper import ModelWrapper
@@ -115,6 +116,9 @@ def run_local(
     except OutputError as exc:
         raise HostError(str(exc), details=exc.details) from exc
     except Exception as exc:
+        refusal = refusal_of(exc, model_name)
+        if refusal is not None:
+            raise ArgumentError(refusal.message, details=refusal.details) from exc
         raise ModelError(type(exc).__name__, str(exc), model=model_name) from exc
     return _emit(outcome, output)
 

@@ -6,6 +6,7 @@ one the handlers send (the test suite holds real responses against it).
 
 from __future__ import annotations
 
+import decimal
 import json
 import warnings
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,14 @@ _ERRORS = {
     "500": "The model raised, or its output broke its response schema",
     "502": "The worker process died during the call",
     "503": "Queue full or host shutting down (see Retry-After)",
+}
+#: The 422 of a route that runs the model: the model may refuse its input too.
+_MODEL_422 = {
+    "422": (
+        "Invalid arguments, or the model refused its input (the plugin raised "
+        "`InvalidInput`, a marshmallow `ValidationError`, or the values sent overflow "
+        "the model); `details` names each argument (`_input`: the input as a whole)"
+    )
 }
 
 
@@ -89,9 +98,9 @@ def _components(spec: APISpec) -> None:
                 "name": {"type": "string"},
                 "description": {"type": "string"},
                 "author": {},
-                "license": {"type": "string"},
-                "version": {"type": "string"},
-                "url": {"type": "string"},
+                "license": {"type": "string", "nullable": True},
+                "version": {"type": "string", "nullable": True},
+                "url": {"type": "string", "nullable": True},
                 "links": {
                     "type": "array",
                     "items": {"$ref": "#/components/schemas/Link"},
@@ -125,8 +134,16 @@ def _components(spec: APISpec) -> None:
                     "nullable": True,
                 },
                 "progress_message": {"type": "string"},
-                "result": {"nullable": True},
-                "error": {"type": "string", "nullable": True},
+                "result": {
+                    "nullable": True,
+                    "description": "What train() returned (null until the job is done)",
+                },
+                "error": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Why the job failed or ended: the model's exception, "
+                    "or the message of the 422 when the model refused its input",
+                },
                 "href": {"type": "string", "format": "uri"},
                 "version": {
                     "type": "string",
@@ -172,8 +189,14 @@ def _components(spec: APISpec) -> None:
 
 
 def _fields_schema(
-    ma: MarshmallowPlugin, spec_fields: dict[str, fields.Field], *, with_files: bool
+    ma: MarshmallowPlugin,
+    spec_fields: dict[str, fields.Field],
+    *,
+    with_files: bool,
+    as_text: bool = False,
 ) -> dict[str, Any]:
+    """The schema of one request body; ``as_text`` for a form or multipart body,
+    where an empty value counts as not given (so a required string is never ``""``)."""
     properties: dict[str, Any] = {}
     required: list[str] = []
     for name, field in spec_fields.items():
@@ -190,6 +213,8 @@ def _fields_schema(
             prop.pop("location", None)
             if prop.get("default") is None:
                 prop.pop("default", None)
+            if as_text and field.required and isinstance(field, fields.String):
+                prop["minLength"] = max(1, prop.get("minLength", 0))
         properties[name] = prop
         if field.required:
             required.append(name)
@@ -206,11 +231,13 @@ def _fields_schema(
 
 def _request_body(ma: MarshmallowPlugin, args: ArgumentSpec) -> dict[str, Any]:
     content: dict[str, Any] = {
-        "multipart/form-data": {"schema": _fields_schema(ma, args.fields, with_files=True)}
+        "multipart/form-data": {
+            "schema": _fields_schema(ma, args.fields, with_files=True, as_text=True)
+        }
     }
     if not args.file_fields:
         content["application/x-www-form-urlencoded"] = {
-            "schema": _fields_schema(ma, args.fields, with_files=False)
+            "schema": _fields_schema(ma, args.fields, with_files=False, as_text=True)
         }
         content[JSON_MEDIA_TYPE] = {"schema": _fields_schema(ma, args.fields, with_files=False)}
     return {
@@ -302,6 +329,8 @@ def build_openapi(
             "description": "Models served by deepaas-host (DEEPaaS V2 compatible API).",
         },
     )
+    assert ma.converter is not None  # set when the plugin joined the spec
+    ma.converter.add_attribute_function(_tuple_properties)  # type: ignore[no-untyped-call]
     _components(spec)
     p = settings.base_path
     spec.path(
@@ -448,7 +477,8 @@ def build_openapi(
                                         "500",
                                         "502",
                                         "503",
-                                    ]
+                                    ],
+                                    _MODEL_422,
                                 ),
                             },
                         }
@@ -470,9 +500,10 @@ def build_openapi(
                             "tags": [tag],
                             "requestBody": _request_body(ma, model.learn_args),
                             "responses": {
-                                "200": _json({"type": "object"}, "What learn() returned"),
+                                "200": _json({}, "What learn() returned, as JSON"),
                                 **_error_responses(
-                                    ["400", "404", "413", "415", "422", "500", "502", "503"]
+                                    ["400", "404", "413", "415", "422", "500", "502", "503"],
+                                    _MODEL_422,
                                 ),
                             },
                         }
@@ -544,7 +575,28 @@ def build_openapi(
         for model in models:
             _version_paths(spec, f"{p}/v2/models/{model.name}", model)
     _online_paths(spec, p, online)
-    return document_security(spec.to_dict(), p)
+    return document_security(_plain(spec.to_dict()), p)
+
+
+def _tuple_properties(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """A ``Tuple`` argument is an array of exactly its length (apispec says nothing)."""
+    if not isinstance(field, fields.Tuple):
+        return {}
+    size = len(field.tuple_fields)
+    return {"type": "array", "minItems": size, "maxItems": size}
+
+
+def _plain(value: Any) -> Any:
+    """JSON numbers for the ``Decimal`` bounds and defaults of ``Decimal`` arguments."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and value == value.to_integral_value() and abs(value) < 2**63:
+            return int(value)
+        return float(value)
+    return value
 
 
 _STORAGE_ERRORS = {

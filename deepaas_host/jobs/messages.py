@@ -62,7 +62,9 @@ class Call:
 @dataclass(slots=True)
 class RemoteError:
     """An exception raised in a worker. ``kind`` is ``model`` (the plugin
-    raised), ``output`` (its result broke the response schema) or ``host``."""
+    raised), ``input`` (the plugin refused its input: ``message`` and ``details``
+    are the 422's), ``output`` (its result broke the response schema),
+    ``version`` (a version could not be loaded) or ``host``."""
 
     kind: str
     type: str

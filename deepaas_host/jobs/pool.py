@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deepaas_host.errors import (
+    ArgumentError,
     HostError,
     ModelError,
     Overloaded,
@@ -484,6 +485,8 @@ def _as_host_error(reply: Reply, model: str) -> HostError:
             error.traceback,
         )
         return ModelError(error.type, error.message, model=model)
+    if error.kind == "input":
+        return ArgumentError(error.message, details=error.details)
     if error.kind == "output":
         return ResponseValidationError(error.message, details=error.details)
     if error.kind == "version":

@@ -34,6 +34,7 @@ from deepaas_host.jobs.messages import (
 )
 from deepaas_host.jobs.proctree import kill_tree, lead_own_tree
 from deepaas_host.model.discovery import PluginInfo, load_plugin, quiet_legacy_warnings
+from deepaas_host.model.failures import refusal_of
 from deepaas_host.model.outputs import (
     OutputError,
     dumps,
@@ -159,12 +160,16 @@ class _Runner:
                 error=RemoteError("output", "OutputError", str(exc), details=exc.details),
             )
         except Exception as exc:
-            reply = Reply(
-                call.id,
-                error=RemoteError(
+            refusal = refusal_of(exc, call.model)
+            if refusal is not None:
+                error = RemoteError(
+                    "input", type(exc).__name__, refusal.message, details=refusal.details
+                )
+            else:
+                error = RemoteError(
                     "model", type(exc).__name__, str(exc), traceback.format_exc(limit=20)
-                ),
-            )
+                )
+            reply = Reply(call.id, error=error)
         if call.version is not None or call.method == "unload":
             reply.loaded = self.loaded_names(call.model)
         return reply

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from deepaas_host.model.v2 import BaseModel, File, UploadedFile, report_progress
+from deepaas_host.model.v2 import BaseModel, File, InvalidInput, UploadedFile, report_progress
 
-__all__ = ["BaseModel", "File", "UploadedFile", "report_progress"]
+__all__ = ["BaseModel", "File", "InvalidInput", "UploadedFile", "report_progress"]

@@ -25,13 +25,19 @@ Register it in the package's ``setup.cfg``::
         echo = echo_plugin.api
 
 and ``pip install`` the package next to the host.
+
+Input the argument schema cannot judge (two arguments that exclude each other,
+a file whose content is wrong) is refused from ``predict``, ``train`` or
+``learn`` by raising :class:`InvalidInput`: the client gets a 422 naming the
+argument, as for any other bad argument. Any other exception is the model's
+failure (a 500 naming the exception).
 """
 
 from __future__ import annotations
 
 import abc
 import contextvars
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from marshmallow import fields
@@ -39,6 +45,7 @@ from marshmallow import fields
 __all__ = [
     "BaseModel",
     "File",
+    "InvalidInput",
     "ProgressCallback",
     "UploadedFile",
     "artifact_dir",
@@ -89,6 +96,82 @@ class writing_artifacts_to:
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _artifact_dir.reset(self._token)
+
+
+class InvalidInput(ValueError):
+    """Raised by ``predict``, ``train`` or ``learn``: the caller's input is wrong.
+
+    The host answers the call with a 422 ``ArgumentError`` whose ``details``
+    name the argument, exactly like a value its argument schema refused; a
+    training job that raises it fails with the same message. Raise it for
+    what the schema cannot express: arguments that must come together or
+    exclude each other, the content of an uploaded file, a value that only the
+    model can judge. Everything else a plugin raises is reported as the
+    model's own failure (a 500 ``ModelError``).
+
+    ``argument`` names the argument at fault, or several (a sequence of names)
+    when the fault is their combination; without it the input as a whole is
+    named ``_input``. It is a ``ValueError``, so code that catches those still
+    does::
+
+        from marshmallow import fields
+        from deepaas_host.model.v2 import File, InvalidInput
+
+        def get_predict_args():
+            return {"text": fields.Str(), "data": File()}
+
+        def predict(text=None, data=None):
+            if (text is None) == (data is None):
+                raise InvalidInput("give either text or data", argument=("text", "data"))
+            if data is not None:
+                with open(data.filename, "rb") as fh:
+                    try:
+                        text = fh.read().decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise InvalidInput("the file is not UTF-8 text", argument="data")
+            return {"words": len(text.split())}
+
+    The client sees::
+
+        422 {"error": "ArgumentError",
+             "message": "Model 'reader' refused the input: the file is not UTF-8 text",
+             "details": {"data": ["the file is not UTF-8 text"]}, ...}
+
+    >>> error = InvalidInput("give all four measurements", argument="sepal_width")
+    >>> error.messages()
+    {'sepal_width': ['give all four measurements']}
+    >>> InvalidInput("no input").messages()
+    {'_input': ['no input']}
+
+    A ``marshmallow.ValidationError`` raised by a plugin (as DEEPaaS-era
+    plugins do) is taken the same way, with its own messages.
+    """
+
+    def __init__(self, message: str, *, argument: str | Iterable[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = str(message)
+        if argument is None:
+            names: tuple[str, ...] = ()
+        elif isinstance(argument, str):
+            names = (argument,)
+        else:
+            names = tuple(str(name) for name in argument)
+        #: Names of the arguments at fault; empty when the input as a whole is.
+        self.arguments = names
+
+    def messages(self) -> dict[str, list[str]]:
+        """The ``details`` of the 422: ``{argument: [message]}`` for each argument."""
+        return {name: [self.message] for name in self.arguments or ("_input",)}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as itself (``argument`` is keyword-only, so the default would lose it).
+        return (_rebuild_invalid_input, (type(self), self.message, self.arguments))
+
+
+def _rebuild_invalid_input(
+    cls: type[InvalidInput], message: str, arguments: tuple[str, ...]
+) -> InvalidInput:
+    return cls(message, argument=arguments or None)
 
 
 class UploadedFile(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,14 +92,29 @@ def _call_optional(obj: Any, method: str) -> Mapping[str, Any]:
     return result
 
 
+#: Metadata keys of the contract whose values are text (or null when absent).
+_TEXT_KEYS = ("license", "version", "url")
+
+
 def _metadata(info: PluginInfo, raw: Any) -> dict[str, Any]:
+    """The plugin's metadata as the API sends it (and as its document states):
+    ``id``, ``name`` and ``description`` are text, ``license``, ``version`` and
+    ``url`` text or null, anything else JSON as given, or its text."""
     if not isinstance(raw, Mapping):
         raise TypeError(f"get_metadata() returned {type(raw).__name__}, not a dict")
-    meta: dict[str, Any] = {str(k): v for k, v in raw.items()}
+    meta: dict[str, Any] = {str(k): _json_value(v) for k, v in raw.items() if k != "links"}
     meta["id"] = info.name
-    meta.setdefault("name", info.name)
-    meta.setdefault("description", "")
-    for key, value in list(meta.items()):
-        if key != "links" and not isinstance(value, str | int | float | bool | list):
-            meta[key] = str(value)
+    meta["name"] = info.name if meta.get("name") is None else str(meta["name"])
+    meta["description"] = "" if meta.get("description") is None else str(meta["description"])
+    for key in _TEXT_KEYS:
+        if meta.get(key) is not None:
+            meta[key] = str(meta[key])
     return meta
+
+
+def _json_value(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+    return value

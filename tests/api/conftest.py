@@ -143,3 +143,19 @@ def small_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     )
     yield h
     h.stop()
+
+
+@pytest.fixture(scope="session")
+def input_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    """refuser and numbers (``tests/fixtures/input_plugins``), iris, legacy and
+    word-counts: plugins refusing their input, numbers of every kind, one worker."""
+    from fixtures.input_plugins import write_distribution
+
+    tmp = tmp_path_factory.mktemp("input")
+    site = write_distribution(tmp / "site")
+    args = ["--workers", "1"]
+    for name in ("refuser", "numbers", "iris", "legacy", "word-counts"):
+        args += ["--model", name]
+    h = launch(tmp, args, env=with_pythonpath(site))
+    yield h
+    h.stop()

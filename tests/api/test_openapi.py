@@ -14,6 +14,7 @@ from deepaas_host_sklearn_iris.model import IrisModel
 from marshmallow import fields, missing, validate
 from openapi_spec_validator import validate as validate_spec
 
+from deepaas_host.model.arguments import FLOAT_LIMIT, INT_MAX, INT_MIN
 from deepaas_host.model.discovery import quiet_legacy_warnings
 
 from .conftest import assert_error, predictions
@@ -51,14 +52,22 @@ def expected_property(f: fields.Field) -> dict[str, Any]:
     ]
     expected: dict[str, Any] = {"type": next(t for cls, t in kinds if isinstance(f, cls))}
     choices = f.metadata.get("enum")
+    # what the host adds: every number is bounded (a 64-bit integer, a finite double)
+    if isinstance(f, fields.Int):
+        expected |= {"minimum": INT_MIN, "maximum": INT_MAX}
+    elif isinstance(f, fields.Number):
+        expected |= {"minimum": -FLOAT_LIMIT, "maximum": FLOAT_LIMIT}
     for v in f.validators:
         if isinstance(v, validate.OneOf):
             choices = v.choices
         if isinstance(v, validate.Range):
             if v.min is not None:
-                expected["minimum"] = v.min
+                expected["minimum"] = max(v.min, expected.get("minimum", v.min))
             if v.max is not None:
-                expected["maximum"] = v.max
+                expected["maximum"] = min(v.max, expected.get("maximum", v.max))
+    if isinstance(f, fields.Str) and f.required:
+        # an empty value in a form counts as not given
+        expected["minLength"] = 1
     if choices is not None:
         expected["enum"] = list(choices)
     if f.load_default is not missing and f.load_default is not None:

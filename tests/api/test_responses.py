@@ -122,13 +122,13 @@ def test_iris_same_answer_from_features_and_csv(host: Host, iris: Any) -> None:
     assert by_args.json() == by_csv.json()
 
 
-def test_iris_model_errors_are_reported(host: Host, iris: Any) -> None:
-    body = assert_error(host.post(IRIS, params={"sepal_length": 5.0}), 500, "ModelError")
-    assert body["details"]["exception"] == "ValueError"
-    assert "missing measurement" in body["details"]["exception_message"]
+def test_iris_refusals_of_its_input_name_the_arguments(host: Host, iris: Any) -> None:
+    body = assert_error(host.post(IRIS, params={"sepal_length": 5.0}), 422, "ArgumentError")
+    assert set(body["details"]) == {"sepal_width", "petal_length", "petal_width"}
+    assert "missing measurement" in body["message"]
     r = host.post(IRIS, files={"data": ("bad.csv", b"a,b\n1,2\n")})
-    body = assert_error(r, 500, "ModelError")
-    assert "lacks column" in body["message"]
+    body = assert_error(r, 422, "ArgumentError")
+    assert "lacks column" in body["details"]["data"][0]
 
 
 def test_iris_range_is_validated_by_the_host(host: Host) -> None:

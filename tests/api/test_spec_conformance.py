@@ -263,3 +263,61 @@ def test_iris_and_legacy_train_are_accepted(host: Host, conformance: Conformance
     assert results["iris"]["n_train"] + results["iris"]["n_test"] == 150
     assert results["iris"]["accuracy"] > 0.8
     assert results["legacy"]["losses"] == pytest.approx([1 / 2, 1 / 3, 1 / 4])
+
+
+def test_refusals_nulls_and_any_json_match_the_document(input_host: Host) -> None:
+    """Responses that carry null, any JSON, or a model's refusal, against the document."""
+    conformance = Conformance(input_host.get("/v2/openapi.json").json())
+    health = conformance.check(input_host.get("/v2/health"), "/v2/health")
+    assert health["error"] is None
+
+    # metadata: null for an absent url, a number given for the version sent as text,
+    # structures kept, what is not JSON as its text
+    listing = conformance.check(input_host.get("/v2/models/"), "/v2/models/")
+    meta = conformance.check(input_host.get("/v2/models/refuser/"), "/v2/models/refuser/")
+    assert meta in listing["models"]
+    assert meta["url"] is None and meta["license"] is None
+    assert meta["version"] == "3"
+    assert meta["tags"] == {"kind": "test", "levels": [1, 2]}
+    assert meta["author"] == ["one", "two"]
+    assert isinstance(meta["created"], str)
+
+    predict = "/v2/models/refuser/predict/"
+    for mode, status in (
+        ("ok", 200),
+        ("invalid", 422),
+        ("invalid-whole", 422),
+        ("validation", 422),
+        ("overflow", 422),
+        ("value-error", 500),
+    ):
+        response = input_host.post(predict, json={"mode": mode, "scale": 2})
+        assert response.status_code == status, response.text
+        conformance.check(response, predict, "post")
+
+    learn = "/v2/models/refuser/learn/"
+    answer = conformance.check(input_host.post(learn, json={}), learn, "post")
+    assert answer[1] is None  # learn() may answer any JSON, null inside included
+    conformance.check(input_host.post(learn, json={"mode": "invalid"}), learn, "post")
+
+    numbers = "/v2/models/numbers/predict/"
+    for body in ({"name": "n", "code": "c", "count": 1.5}, {"name": "", "code": "c"}):
+        response = input_host.post(numbers, json=body)
+        assert response.status_code == 422
+        conformance.check(response, numbers, "post")
+    conformance.check(input_host.post(numbers, json={"name": "n", "code": ""}), numbers, "post")
+
+    # a training job the model refused: error set, result and progress null
+    train = "/v2/models/refuser/train/"
+    job = conformance.check(input_host.post(train, json={"mode": "invalid"}), train, "post")
+    assert job["started"] is None or isinstance(job["started"], str)
+    finished = wait_for_job(input_host, job["href"])
+    assert finished["status"] == "error"
+    got = conformance.check(requests.get(job["href"], timeout=30), f"{train}{{job_id}}")
+    assert got["result"] is None and got["progress"] is None
+    assert got["error"].startswith("Model 'refuser' refused the input")
+    conformance.check(input_host.get(train), train)
+
+    # the document says where the model's refusal comes from
+    documented = conformance.spec["paths"][predict]["post"]["responses"]["422"]
+    assert "InvalidInput" in documented["description"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
+from fixtures.input_plugins import write_distribution
 from openapi_spec_validator import validate
 from PIL import Image
 
@@ -165,3 +166,35 @@ def test_openapi_without_training_routes() -> None:
     paths = json.loads(result.stdout)["paths"]
     assert "/v2/models/demo/predict/" in paths
     assert not any("/train/" in path for path in paths)
+
+
+def test_an_incomplete_flower_exits_2_naming_the_missing_measurements() -> None:
+    result = cli("predict", "iris", "--sepal-length", "5.1", "--petal-width", "0.2")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        "deepaas-host: Model 'iris' refused the input: missing measurement(s) "
+        "sepal_width, petal_length"
+    )
+    assert [line.split(":")[0] for line in lines[1:]] == ["  sepal_width", "  petal_length"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "first_line"),
+    [
+        ("validation", 2, "deepaas-host: Model 'refuser' refused the input: text: Too short."),
+        ("invalid-whole", 2, "deepaas-host: Model 'refuser' refused the input: nothing to work"),
+        ("overflow", 2, "deepaas-host: The values sent are out of range for model 'refuser'"),
+        ("value-error", 1, "deepaas-host: Model 'refuser' raised ValueError: the model broke"),
+    ],
+)
+def test_a_refusal_of_the_plugin_exits_2_and_its_failure_1(
+    tmp_path: Path, mode: str, status: int, first_line: str
+) -> None:
+    site = write_distribution(tmp_path / "site")
+    inherited = os.environ.get("PYTHONPATH")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), inherited]))}
+    result = cli("predict", "refuser", "--mode", mode, "--scale", "3", env=env)
+    assert result.returncode == status, result.stderr
+    assert result.stderr.splitlines()[0].startswith(first_line)

@@ -144,3 +144,80 @@ def test_merge_turns_repeated_keys_into_lists_only_where_the_schema_wants_one() 
     merged = merge_arguments(raw, {"extra": 1}, spec.schema)
     assert merged == {"tags": ["a", "b"], "label": "x", "extra": 1}
     assert spec.load({"tags": merged["tags"], "label": "x"}) == {"tags": ["a", "b"], "label": "x"}
+
+
+class Percent(fields.Integer):
+    """A plugin's own field class: accepts "42%"."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and value.endswith("%"):
+            value = value[:-1]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def test_the_host_refusals_sit_under_the_plugins_own_field_class() -> None:
+    raw = {"share": Percent(), "count": fields.Int(), "ratio": fields.Float(allow_nan=True)}
+    spec = build_argument_spec("m", "predict", raw)
+    assert spec.load({"share": "42%", "count": 2.0}) == {"share": 42, "count": 2}
+    assert isinstance(spec.fields["share"], Percent)
+    for bad in ({"share": 4.5}, {"count": 1.5}, {"count": 2**63}, {"ratio": float("nan")}):
+        with pytest.raises(marshmallow.ValidationError) as exc:
+            spec.load(bad)
+        assert list(errors_of(exc)) == list(bad)
+    # the plugin's objects are untouched
+    assert type(raw["share"]) is Percent and type(raw["count"]) is fields.Integer
+    assert raw["count"].validators == [] and raw["ratio"].allow_nan is True
+
+
+def test_a_plugin_range_inside_the_host_bounds_is_the_only_range() -> None:
+    spec = build_argument_spec(
+        "m", "predict", {"n": fields.Int(validate=validate.Range(min=0, max=10))}
+    )
+    ranges = [v for v in spec.fields["n"].validators if isinstance(v, validate.Range)]
+    assert [(r.min, r.max) for r in ranges] == [(0, 10)]
+    open_top = build_argument_spec(
+        "m", "predict", {"n": fields.Int(validate=validate.Range(min=0))}
+    )
+    with pytest.raises(marshmallow.ValidationError):
+        open_top.load({"n": 2**64})
+
+
+def test_a_required_string_refuses_empty_unless_the_plugin_says_otherwise() -> None:
+    spec = build_argument_spec(
+        "m",
+        "predict",
+        {
+            "name": fields.Str(required=True),
+            "code": fields.Str(required=True, validate=validate.Length(max=3)),
+            "mark": fields.Str(required=True, validate=validate.OneOf(["", "x"])),
+            "note": fields.Str(),
+        },
+    )
+    with pytest.raises(marshmallow.ValidationError) as exc:
+        spec.load({"name": "", "code": "", "mark": "", "note": ""})
+    assert errors_of(exc) == {"name": ["Must not be empty."]}
+
+
+def test_a_nested_schema_keeps_its_hooks_and_gets_the_refusals() -> None:
+    class Point(marshmallow.Schema):
+        x = fields.Int(required=True)
+
+        @marshmallow.post_load
+        def as_tuple(self, data: dict[str, Any], **kwargs: Any) -> Any:
+            return (data["x"],)
+
+    spec = build_argument_spec("m", "predict", {"p": fields.Nested(Point)})
+    assert spec.load({"p": {"x": 3}}) == {"p": (3,)}
+    with pytest.raises(marshmallow.ValidationError) as exc:
+        spec.load({"p": {"x": 3.5}})
+    assert errors_of(exc) == {"p": {"x": ["Not a valid integer."]}}
+    assert Point().load({"x": 3.5}) == (3,)  # the plugin's own schema still truncates
+
+
+def test_a_nested_field_already_used_by_the_plugin_is_normalized_too() -> None:
+    point = fields.Nested({"x": fields.Int()})
+    assert point.schema.load({"x": 2.5}) == {"x": 2}  # built (and cached) by the plugin
+    spec = build_argument_spec("m", "predict", {"p": point})
+    with pytest.raises(marshmallow.ValidationError) as exc:
+        spec.load({"p": {"x": 2.5}})
+    assert errors_of(exc) == {"p": {"x": ["Not a valid integer."]}}

@@ -6,6 +6,11 @@ second); ``predict`` classifies either one flower given by its four
 measurements or every row of an uploaded CSV file; ``train`` fits a new forest
 on a train/test split and returns its test metrics.
 
+Input the argument schema cannot judge (a partial set of measurements, both
+inputs at once, a broken CSV file) is refused with
+:class:`~deepaas_host.model.v2.InvalidInput` naming the argument, which the
+host answers with a 422.
+
 The response has a declared schema (:class:`Response`), so ``predict``
 returns the whole response and the host validates it.
 """
@@ -20,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, fields, validate
 
-from deepaas_host.model.v2 import BaseModel, File, UploadedFile, artifact_dir, report_progress
+from deepaas_host.model.v2 import (
+    BaseModel,
+    File,
+    InvalidInput,
+    UploadedFile,
+    artifact_dir,
+    report_progress,
+)
 
 from . import __version__
 
@@ -71,18 +83,19 @@ def read_csv(path: str) -> list[list[float]]:
     """Read feature rows from a CSV file with a header naming the four features.
 
     Column names are matched case-insensitively; extra columns are ignored.
-    Raises ``ValueError`` with a message naming the problem.
+    Raises :class:`InvalidInput` (a ``ValueError``) for the ``data`` argument,
+    with a message naming the problem.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
-                raise ValueError("the CSV file is empty; expected a header row")
+                raise _bad_csv("the CSV file is empty; expected a header row")
             columns = {name.strip().lower(): i for i, name in enumerate(header)}
             missing = [name for name in FEATURES if name not in columns]
             if missing:
-                raise ValueError(
+                raise _bad_csv(
                     f"the CSV header lacks column(s) {', '.join(missing)}; "
                     f"expected {', '.join(FEATURES)}"
                 )
@@ -92,13 +105,17 @@ def read_csv(path: str) -> list[list[float]]:
                 if not any(cell.strip() for cell in record):
                     continue  # blank line
                 if len(rows) >= MAX_CSV_ROWS:
-                    raise ValueError(f"the CSV file has more than {MAX_CSV_ROWS} rows")
+                    raise _bad_csv(f"the CSV file has more than {MAX_CSV_ROWS} rows")
                 rows.append(_parse_row(record, indexes, line_no))
     except UnicodeDecodeError as exc:
-        raise ValueError("the uploaded file is not a UTF-8 CSV file") from exc
+        raise _bad_csv("the uploaded file is not a UTF-8 CSV file") from exc
     if not rows:
-        raise ValueError("the CSV file has a header but no data rows")
+        raise _bad_csv("the CSV file has a header but no data rows")
     return rows
+
+
+def _bad_csv(message: str) -> InvalidInput:
+    return InvalidInput(message, argument="data")
 
 
 def _parse_row(record: Sequence[str], indexes: Sequence[int], line_no: int) -> list[float]:
@@ -109,11 +126,9 @@ def _parse_row(record: Sequence[str], indexes: Sequence[int], line_no: int) -> l
         try:
             value = float(cell)
         except ValueError:
-            raise ValueError(
-                f"CSV line {line_no}, column {name}: {cell!r} is not a number"
-            ) from None
+            raise _bad_csv(f"CSV line {line_no}, column {name}: {cell!r} is not a number") from None
         if not math.isfinite(value):
-            raise ValueError(f"CSV line {line_no}, column {name}: {cell!r} is not finite")
+            raise _bad_csv(f"CSV line {line_no}, column {name}: {cell!r} is not finite")
         row.append(value)
     return row
 
@@ -192,8 +207,8 @@ class IrisModel(BaseModel):
     ) -> dict[str, Any]:
         """Classify the flower(s); return the whole response (see :class:`Response`).
 
-        Raises ``ValueError`` unless exactly one input is given: all four
-        measurements, or a CSV file.
+        Raises :class:`InvalidInput` naming the arguments at fault unless
+        exactly one input is given: all four measurements, or a CSV file.
         """
         values = {
             "sepal_length": sepal_length,
@@ -204,21 +219,23 @@ class IrisModel(BaseModel):
         given = [name for name, value in values.items() if value is not None]
         if data is not None:
             if given:
-                raise ValueError(
+                raise InvalidInput(
                     "give either a CSV file in 'data' or the four measurements, "
-                    f"not both (got 'data' and {', '.join(given)})"
+                    f"not both (got 'data' and {', '.join(given)})",
+                    argument=("data", *given),
                 )
             rows = read_csv(data.filename)
         elif len(given) == len(FEATURES):
             rows = [[float(values[name]) for name in FEATURES]]  # type: ignore[arg-type]
         elif given:
             missing = [name for name in FEATURES if values[name] is None]
-            raise ValueError(
+            raise InvalidInput(
                 f"missing measurement(s) {', '.join(missing)}: give all four of "
-                f"{', '.join(FEATURES)}, or a CSV file in 'data'"
+                f"{', '.join(FEATURES)}, or a CSV file in 'data'",
+                argument=missing,
             )
         else:
-            raise ValueError(
+            raise InvalidInput(
                 f"no input: give the four measurements ({', '.join(FEATURES)}) "
                 "or a CSV file in 'data'"
             )
@@ -269,6 +286,8 @@ class IrisModel(BaseModel):
             ),
             "random_state": fields.Int(
                 load_default=0,
+                # scikit-learn takes a seed from 0 to 2**32 - 1.
+                validate=validate.Range(min=0, max=2**32 - 1),
                 metadata={"description": "Seed of the split and of the forest."},
             ),
         }
