@@ -35,6 +35,7 @@ from deepaas_host.errors import (
 )
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.discovery import LoadedPlugin
+from deepaas_host.online.feed import EventFeed, Subscription
 from deepaas_host.online.names import check_name, friendly_name
 from deepaas_host.online.process import ActorConfig, Limits, online_main, shard_of
 from deepaas_host.settings import Settings
@@ -158,44 +159,6 @@ class OpStats:
         }
 
 
-@dataclass(eq=False)
-class Subscription:
-    """One follower of a model's events: a bounded queue, drops counted."""
-
-    queue: asyncio.Queue[dict[str, Any]]
-    dropped: int = 0
-
-
-class EventFeed:
-    """Fan-out of a model's events; a slow follower loses events, never slows the model."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._subs: dict[str, set[Subscription]] = {}
-
-    def active(self, name: str) -> bool:
-        return bool(self._subs.get(name))
-
-    def subscribe(self, name: str) -> Subscription:
-        sub = Subscription(asyncio.Queue(self.size))
-        self._subs.setdefault(name, set()).add(sub)
-        return sub
-
-    def unsubscribe(self, name: str, sub: Subscription) -> None:
-        subs = self._subs.get(name)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[name]
-
-    def publish(self, name: str, event: dict[str, Any]) -> None:
-        for sub in self._subs.get(name, ()):
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                sub.dropped += 1
-
-
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -246,9 +209,9 @@ class OnlineService:
         self._refreshing: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats: dict[str, dict[str, OpStats]] = {}
-        self.events = EventFeed()
         #: Set when the host begins to shut down: streams end, nothing new starts.
         self.stopping = asyncio.Event()
+        self.events = EventFeed(self.stopping)
         self._create_lock = asyncio.Lock()
 
     # life cycle -----------------------------------------------------------------
@@ -469,6 +432,7 @@ class OnlineService:
         self.models.pop(name, None)
         self.damaged.pop(name, None)
         self.stats.pop(name, None)
+        self.events.close(name)
 
     async def info(self, name: str) -> dict[str, Any]:
         self.meta(name)

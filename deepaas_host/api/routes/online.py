@@ -3,7 +3,8 @@
 Bodies are JSON objects of at most 1 MiB (and ``max_body_size``); the bulk route
 takes newline-delimited JSON of up to ``max_body_size`` and answers one line per
 input line, in order; an answer over 1 MiB waits in a temporary file, not in
-memory.
+memory. Event streams send each event encoded once, from the model's ring (see
+:mod:`deepaas_host.online.feed`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.online import FLAVORS
 from deepaas_host.model.v2 import File, UploadedFile
 from deepaas_host.online.features import non_finite
+from deepaas_host.online.feed import sse_frame
 from deepaas_host.online.service import OnlineService
 from deepaas_host.settings import Settings
 
@@ -204,11 +206,6 @@ def _document(request: web.Request, info: Mapping[str, Any]) -> dict[str, Any]:
         "download": href(request, base + "/download"),
     }
     return {**info, "links": links}
-
-
-def _sse(event: str, data: Any, ident: Any = None) -> bytes:
-    head = f"event: {event}\n" + (f"id: {ident}\n" if ident is not None else "")
-    return (head + f"data: {json.dumps(data, default=str)}\n\n").encode()
 
 
 def _interval(request: web.Request) -> float:
@@ -448,45 +445,39 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         }
         return web.json_response(body)
 
-    async def _open_stream(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
+    def _stream_response() -> web.StreamResponse:
+        return web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
             }
         )
+
+    async def _open_stream(request: web.Request, response: web.StreamResponse) -> None:
         await response.prepare(request)
         await response.write(b": connected\n\n")
-        return response
 
     async def stream_events(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         svc = service(request)
         svc.meta(name)
         sub = svc.events.subscribe(name)
+        response = _stream_response()
         try:
-            response = await _open_stream(request)
-            while name in svc.models and not svc.stopping.is_set():
-                getter = asyncio.ensure_future(sub.queue.get())
-                stopper = asyncio.ensure_future(svc.stopping.wait())
-                done, _ = await asyncio.wait(
-                    {getter, stopper}, timeout=_KEEP_ALIVE, return_when=asyncio.FIRST_COMPLETED
-                )
-                stopper.cancel()
-                if getter not in done:
-                    getter.cancel()
+            await _open_stream(request, response)
+            while not sub.closed and name in svc.models and not svc.stopping.is_set():
+                if not await sub.wait(_KEEP_ALIVE):
                     await response.write(b": keep-alive\n\n")
                     continue
-                if sub.dropped:
-                    await response.write(_sse("dropped", {"dropped": sub.dropped}))
-                    sub.dropped = 0
-                event = getter.result()
-                await response.write(_sse(event["type"], event, event.get("seq")))
+                # Everything since the follower's cursor, in one write.
+                frames = sub.take()
+                if frames:
+                    await response.write(frames)
         except (ConnectionError, asyncio.CancelledError):  # the follower left
             pass
         finally:
-            svc.events.unsubscribe(name, sub)
+            sub.close()
         return response
 
     async def stream_metrics(request: web.Request) -> web.StreamResponse:
@@ -495,16 +486,17 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         svc.meta(name)
         interval = _interval(request)
         last = None
-        response = await _open_stream(request)
+        response = _stream_response()
         try:
+            await _open_stream(request, response)
             while not svc.stopping.is_set():
                 try:
                     current = await svc.metrics(name)
                 except HostError as exc:
-                    await response.write(_sse("error", exc.to_dict()))
+                    await response.write(sse_frame("error", exc.to_dict()))
                     break
                 if current != last:
-                    await response.write(_sse("metrics", current, current.get("learned")))
+                    await response.write(sse_frame("metrics", current, current.get("learned")))
                     last = current
                 else:
                     await response.write(b": keep-alive\n\n")
