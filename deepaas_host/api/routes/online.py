@@ -424,6 +424,8 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
             raise
         finally:
             answers.close()
+            for _, pending in window:  # left behind by a cancellation: end quietly
+                pending.add_done_callback(_retrieve)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.json_response(await service(request).metrics(request.match_info["name"]))
@@ -554,6 +556,11 @@ def _bulk_op(kind: str, flavor: str, raw: bytes, line_no: int) -> Any:
 def _line_error(exc: HostError, line_no: int) -> HostError:
     exc.details = {"line": line_no, **({"fields": exc.details} if exc.details else {})}
     return exc
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _bulk_error(exc: HostError) -> bytes:
