@@ -10,14 +10,17 @@ the number of the next event it has not sent yet::
 
 Publishing appends to the ring and, at most once per ``interval``, resolves
 the ring's one wake-up future, which all its waiting followers share: its cost
-does not depend on how many follow. A follower that does not read stops
-waiting on the ring (its writes block instead) and loses what falls out of the
-ring, never slowing the model or the other followers.
+does not depend on how many follow. When nothing happens for ``keep_alive``
+seconds the ring wakes its followers to say so (a comment keeps proxies from
+closing the stream). A follower that does not read stops waiting on the ring
+(its writes block instead) and loses what falls out of the ring, never slowing
+the model or the other followers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 from typing import Any
 
@@ -37,11 +40,15 @@ def sse_frame(event: str, data: Any, ident: Any = None) -> bytes:
 class _Ring:
     """The latest encoded events of one model: at most ``size`` and ``max_bytes``."""
 
-    def __init__(self, size: int, max_bytes: int, interval: float) -> None:
+    def __init__(self, size: int, max_bytes: int, interval: float, keep_alive: float) -> None:
         self.size = size
         self.max_bytes = max_bytes
         self.interval = interval
+        self.keep_alive = keep_alive
         self.frames: list[bytes] = []
+        #: Bytes published before each frame: a follower's share is one slice.
+        self.marks: list[int] = []
+        self.published = 0
         self.head = 0  # index in ``frames`` of event number ``start``
         self.start = 0
         self.end = 0
@@ -52,9 +59,14 @@ class _Ring:
         self.changed: asyncio.Future[None] = self._loop.create_future()
         self._wake_at: float | None = None  # a wake-up is scheduled
         self._woke = -interval  # loop time of the last wake-up
+        #: Keep-alive wake-ups so far: a follower woken by one has nothing new.
+        self.ticks = 0
+        self._ticker = self._loop.call_later(keep_alive, self._tick)
 
     def append(self, frame: bytes) -> None:
         self.frames.append(frame)
+        self.marks.append(self.published)
+        self.published += len(frame)
         self.end += 1
         self.bytes += len(frame)
         while self.end - self.start > self.size or (
@@ -65,6 +77,7 @@ class _Ring:
             self.start += 1
         if self.head > len(self.frames) // 2:
             del self.frames[: self.head]
+            del self.marks[: self.head]
             self.head = 0
         if self._wake_at is None:
             # Leading edge now, then at most one wake-up per interval: under a
@@ -78,16 +91,29 @@ class _Ring:
         changed, self.changed = self.changed, self._loop.create_future()
         changed.set_result(None)
 
+    def _tick(self) -> None:
+        quiet = self._loop.time() - self._woke
+        if quiet >= self.keep_alive:
+            self.ticks += 1
+            self.wake()
+            quiet = 0
+        self._ticker = self._loop.call_later(self.keep_alive - quiet, self._tick)
+
+    def close(self) -> None:
+        self._ticker.cancel()
+        self.closed = True
+        self.wake()
+
     def since(self, cursor: int, limit: int) -> tuple[int, int, bytes]:
         """(events lost before ``cursor`` could be sent, the new cursor, the frames)."""
         lost = max(0, self.start - cursor)
         cursor = max(cursor, self.start)
         first = self.head + cursor - self.start
-        last = first
-        size = 0
-        while last < len(self.frames) and (size < limit or last == first):
-            size += len(self.frames[last])
-            last += 1
+        count = len(self.frames)
+        if first >= count:
+            return lost, cursor, b""
+        # Whole frames that start within ``limit`` bytes of the first (one at least).
+        last = bisect.bisect_left(self.marks, self.marks[first] + limit, first + 1, count)
         return lost, cursor + last - first, b"".join(self.frames[first:last])
 
 
@@ -105,17 +131,15 @@ class Subscription:
     def closed(self) -> bool:
         return self._ring.closed
 
-    async def wait(self, within: float) -> bool:
-        """Wait for events (or the end of the feed); False after ``within`` seconds without."""
+    async def wait(self) -> bool:
+        """Wait for events or the end of the feed (True), or a keep-alive wake-up (False)."""
         ring = self._ring
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
         while self.cursor >= ring.end and not ring.closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            ticks = ring.ticks
+            # Shielded: a follower that leaves must not cancel what the others await.
+            await asyncio.shield(ring.changed)
+            if ring.ticks != ticks and self.cursor >= ring.end and not ring.closed:
                 return False
-            # asyncio.wait leaves the shared future alone when it times out.
-            await asyncio.wait((ring.changed,), timeout=remaining)
         return True
 
     def take(self, limit: int = WRITE_LIMIT) -> bytes:
@@ -140,11 +164,13 @@ class EventFeed:
         size: int = 1024,
         max_bytes: int = 8 << 20,
         interval: float = 0.1,
+        keep_alive: float = 15.0,
     ) -> None:
         self.stopping = stopping
         self.size = size
         self.max_bytes = max_bytes
         self.interval = interval
+        self.keep_alive = keep_alive
         self._rings: dict[str, _Ring] = {}
         self._watch: asyncio.Task[None] | None = None
 
@@ -160,9 +186,9 @@ class EventFeed:
             self._watch = asyncio.ensure_future(self._close_on_stop())
         ring = self._rings.get(name)
         if ring is None:
-            ring = _Ring(self.size, self.max_bytes, self.interval)
+            ring = _Ring(self.size, self.max_bytes, self.interval, self.keep_alive)
             if self.stopping.is_set():
-                ring.closed = True
+                ring.close()
             else:
                 self._rings[name] = ring
         ring.followers += 1
@@ -174,6 +200,7 @@ class EventFeed:
             ring.followers -= 1
             if ring.followers <= 0:
                 del self._rings[name]
+                ring.close()
 
     def publish(self, name: str, event: dict[str, Any]) -> None:
         """Encode ``event`` once and append it to the ring of ``name``, if followed."""
@@ -186,5 +213,4 @@ class EventFeed:
         for key in [name] if name is not None else list(self._rings):
             ring = self._rings.pop(key, None)
             if ring is not None:
-                ring.closed = True
-                ring.wake()
+                ring.close()

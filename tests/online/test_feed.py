@@ -41,17 +41,20 @@ class _Counted:
 
 def test_a_follower_takes_everything_since_its_cursor_at_once() -> None:
     async def test() -> None:
-        feed = EventFeed(asyncio.Event(), interval=0)
+        feed = EventFeed(asyncio.Event(), interval=0, keep_alive=0.05)
         feed.publish("m", {"type": "learn", "seq": 0})  # nobody follows: not kept
         assert not feed.active("m")
         sub = feed.subscribe("m")
         for seq in range(1, 6):
             feed.publish("m", {"type": "learn", "seq": seq})
-        assert await sub.wait(1)
+        assert await sub.wait()
         events = _events(sub.take())
         assert [(kind, e["seq"]) for kind, e in events] == [("learn", s) for s in range(1, 6)]
         assert sub.take() == b""
-        assert not await sub.wait(0.05)  # nothing new: the wait times out
+        assert not await sub.wait()  # nothing new for keep_alive seconds: say so
+        feed.publish("m", {"type": "label", "seq": 6})
+        assert await sub.wait()
+        assert [e["seq"] for _, e in _events(sub.take())] == [6]
         sub.close()
         assert not feed.active("m")
 
@@ -114,7 +117,7 @@ def test_followers_share_one_wake_up_at_most_once_per_interval() -> None:
 
         async def follow(sub: Subscription) -> None:
             count = 0
-            while await sub.wait(3600) and not sub.closed:
+            while await sub.wait() and not sub.closed:
                 sub.take()
                 count += 1
             takes.append(count)
@@ -134,12 +137,28 @@ def test_followers_share_one_wake_up_at_most_once_per_interval() -> None:
     _run(test)
 
 
+def test_a_follower_that_leaves_does_not_cancel_the_others_wake_up() -> None:
+    async def test() -> None:
+        feed = EventFeed(asyncio.Event(), interval=0)
+        stays, leaves = feed.subscribe("m"), feed.subscribe("m")
+        staying = asyncio.ensure_future(stays.wait())
+        leaving = asyncio.ensure_future(leaves.wait())
+        await asyncio.sleep(0.01)
+        leaving.cancel()  # as a handler is cancelled when the host stops
+        await asyncio.sleep(0.01)
+        assert not staying.done()
+        feed.publish("m", {"type": "learn", "seq": 1})
+        assert await staying
+
+    _run(test)
+
+
 def test_setting_stopping_ends_every_follower() -> None:
     async def test() -> None:
         stopping = asyncio.Event()
         feed = EventFeed(stopping)
         subs = [feed.subscribe(name) for name in ("a", "b", "b")]
-        waits = [asyncio.ensure_future(sub.wait(3600)) for sub in subs]
+        waits = [asyncio.ensure_future(sub.wait()) for sub in subs]
         await asyncio.sleep(0.01)
         stopping.set()
         assert await asyncio.gather(*waits) == [True, True, True]

@@ -55,7 +55,6 @@ _OP_LIMIT = 1 << 20
 _BULK_READ = 1 << 18
 _BULK_CHUNK = 1000
 _BULK_WINDOW = 3
-_KEEP_ALIVE = 15.0
 
 
 def create_spec() -> ArgumentSpec:
@@ -469,7 +468,7 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         try:
             await _open_stream(request, response)
             while not sub.closed and name in svc.models and not svc.stopping.is_set():
-                if not await sub.wait(_KEEP_ALIVE):
+                if not await sub.wait():
                     await response.write(b": keep-alive\n\n")
                     continue
                 # Everything since the follower's cursor, in one write.
