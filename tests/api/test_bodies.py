@@ -158,7 +158,7 @@ def _ops(host: Host) -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("depth", [65, 900, 3000, 100_000])
+@pytest.mark.parametrize("depth", [64, 900, 3000, 100_000])  # arrays in the body object
 def test_json_nested_too_deep_is_a_400_on_every_route(roomy: Host, depth: int) -> None:
     for route, (path, template) in _ops(roomy).items():
         data = template.replace("{}", _nested(depth), 1).encode()
