@@ -3,36 +3,44 @@
 An empty value in a query string or form counts as not given (browsers send
 every form field); JSON bodies are taken as they are.
 
-Files in a multipart body are streamed to temporary files (never held in memory)
-and handed to the model as :class:`~deepaas_host.model.v2.UploadedFile`. The
-caller owns the returned paths and deletes them whatever happens.
+The body is read through :class:`~deepaas_host.api.bodies.Body` (size limit,
+idle timeout). Files in a multipart body are streamed to temporary files (never
+held in memory) and handed to the model as
+:class:`~deepaas_host.model.v2.UploadedFile`; the caller owns the returned
+paths and deletes them whatever happens. Arguments that came in a large body
+are decoded and validated in a thread; a 422 lists at most
+:data:`MAX_MESSAGES` entries per level of its details.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import itertools
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import parse_qsl
 
 import marshmallow
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
-from webargs.aiohttpparser import AIOHTTPParser
+from webargs.core import Parser
 
-from deepaas_host.errors import ArgumentError, HostError, MalformedBody, PayloadTooLarge
+from deepaas_host.api.bodies import CHUNK, LARGE, Body, off_loop
+from deepaas_host.api.jsonbody import decode_json
+from deepaas_host.api.keys import SETTINGS
+from deepaas_host.errors import ArgumentError, HostError, MalformedBody
 from deepaas_host.model.arguments import ArgumentSpec, merge_arguments
 from deepaas_host.model.v2 import UploadedFile
 
-__all__ = ["ParsedArguments", "parse_arguments"]
+__all__ = ["MAX_MESSAGES", "ParsedArguments", "parse_arguments", "truncate_messages"]
 
-_CHUNK = 1 << 16
-_TEXT_LIMIT = 1 << 20
+#: Entries a 422 lists per level of its details; the rest are counted.
+MAX_MESSAGES = 20
 
 
 class UnsupportedMediaType(HostError):
@@ -48,6 +56,8 @@ class ParsedArguments:
     explicit: frozenset[str] = frozenset()
     #: Host arguments taken out before the model's validation (``version``).
     reserved: dict[str, str] = field(default_factory=dict)
+    #: The values came in a large body: encode the call for a worker off the loop too.
+    large: bool = False
 
     def cleanup(self) -> None:
         for path in self.uploads:
@@ -56,10 +66,33 @@ class ParsedArguments:
         self.uploads.clear()
 
 
-class _Parser(AIOHTTPParser):
-    """webargs parser reading the merged arguments prepared for this request."""
+def truncate_messages(messages: Any) -> Any:
+    """Validation messages with at most :data:`MAX_MESSAGES` entries per level.
 
-    __location_map__ = {**AIOHTTPParser.__location_map__, "merged": "load_merged"}
+    A list of five million bad items gives the first entries and
+    ``"_more": 4999980``, not five million messages.
+    """
+    if isinstance(messages, dict):
+        first = itertools.islice(messages.items(), MAX_MESSAGES)
+        kept = {k: truncate_messages(v) for k, v in first}
+        if len(messages) > MAX_MESSAGES:
+            kept["_more"] = len(messages) - MAX_MESSAGES
+        return kept
+    if isinstance(messages, list):
+        shown = [truncate_messages(m) for m in messages[:MAX_MESSAGES]]
+        if len(messages) > MAX_MESSAGES:
+            shown.append(f"... and {len(messages) - MAX_MESSAGES} more")
+        return shown
+    return messages
+
+
+class _Parser(Parser[web.Request]):
+    """webargs parser reading the merged arguments prepared for this request.
+
+    The synchronous parser: it runs in a thread for a large body.
+    """
+
+    __location_map__ = {**Parser.__location_map__, "merged": "load_merged"}
 
     def load_merged(self, req: web.Request, schema: marshmallow.Schema) -> Any:
         return merge_arguments(req["deepaas.raw_args"], req["deepaas.json_args"], schema)
@@ -74,12 +107,22 @@ class _Parser(AIOHTTPParser):
         error_headers: Any,
     ) -> NoReturn:
         messages = error.normalized_messages()  # type: ignore[no-untyped-call]
-        if isinstance(messages, dict) and set(messages) == {"merged"}:
+        if isinstance(messages, dict) and len(messages) == 1 and "merged" in messages:
             messages = messages["merged"]  # webargs keys errors by location
         if isinstance(messages, dict):
-            names = ", ".join(sorted(str(k) for k in messages))
-            raise ArgumentError(f"Invalid arguments: {names}.", details=messages)
-        raise ArgumentError("Invalid arguments.", details={"_schema": messages})
+            names = sorted(str(k) for k in messages)
+            shown = ", ".join(names[:MAX_MESSAGES])
+            if len(names) > MAX_MESSAGES:
+                shown += f" and {len(names) - MAX_MESSAGES} more"
+            raise ArgumentError(f"Invalid arguments: {shown}.", details=truncate_messages(messages))
+        raise ArgumentError("Invalid arguments.", details={"_schema": truncate_messages(messages)})
+
+
+def _validate(spec: ArgumentSpec, request: web.Request) -> dict[str, Any]:
+    values: dict[str, Any] = _Parser().parse(
+        spec.schema, request, location="merged", unknown=marshmallow.RAISE
+    )
+    return values
 
 
 def _upload_path(upload_dir: str) -> Path:
@@ -90,19 +133,20 @@ def _upload_path(upload_dir: str) -> Path:
 
 async def _read_multipart(
     request: web.Request,
+    body: Body,
     raw: MultiDict[Any],
     parsed: ParsedArguments,
     upload_dir: str,
-    limit: int,
-) -> None:
+) -> int:
+    """Read every part; returns the bytes of the fields that are not files."""
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError, RuntimeError) as exc:
         raise MalformedBody(f"Malformed multipart body: {exc}") from exc
-    total = 0
+    inline = 0
     try:
         while True:
-            part = await reader.next()
+            part = await body.step(reader.next())
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
@@ -114,10 +158,7 @@ async def _read_multipart(
                 path = _upload_path(upload_dir)
                 parsed.uploads.append(path)
                 with path.open("wb") as fh:
-                    while chunk := await part.read_chunk(_CHUNK):
-                        total += len(chunk)
-                        if total > limit:
-                            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+                    while chunk := await body.step(part.read_chunk(CHUNK)):
                         fh.write(chunk)
                 if not part.filename and path.stat().st_size == 0:
                     # A browser's empty file input: no file was chosen.
@@ -127,13 +168,13 @@ async def _read_multipart(
                 ctype = part.headers.get("Content-Type", "application/octet-stream")
                 raw.add(name, UploadedFile(name, str(path), ctype, part.filename))
             else:
-                data = await part.read(decode=True)
-                total += len(data)
-                if total > limit:
-                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+                data = bytearray()
+                while chunk := await body.step(part.read_chunk(CHUNK)):
+                    data += chunk
+                inline += len(data)
                 charset = part.get_charset(default="utf-8")
                 try:
-                    raw.add(name, data.decode(charset))
+                    raw.add(name, bytes(part.decode(data)).decode(charset))
                 except (UnicodeDecodeError, LookupError) as exc:
                     raise MalformedBody(f"Form field {name!r} is not valid {charset}.") from exc
     except HostError:
@@ -141,6 +182,15 @@ async def _read_multipart(
     except (ValueError, AssertionError, RuntimeError, LookupError, HttpProcessingError) as exc:
         # HttpProcessingError: aiohttp rejects a part's header block (InvalidHeader)
         raise MalformedBody(f"Malformed multipart body: {exc}") from exc
+    return inline
+
+
+def _decode_form(data: bytes, charset: str | None) -> list[tuple[str, str]]:
+    charset = charset or "utf-8"
+    try:
+        return parse_qsl(data.rstrip().decode(charset), keep_blank_values=True, encoding=charset)
+    except (ValueError, LookupError) as exc:  # LookupError: unknown charset
+        raise MalformedBody(f"Malformed form body: {exc}") from exc
 
 
 async def _read_body(
@@ -149,52 +199,33 @@ async def _read_body(
     parsed: ParsedArguments,
     upload_dir: str,
     limit: int,
-) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(
-            f"The request body ({request.content_length} bytes) exceeds {limit} bytes."
-        )
-    if not request.body_exists:
-        return {}
-    ctype = request.content_type
-    if ctype == "multipart/form-data":
-        await _read_multipart(request, raw, parsed, upload_dir, limit)
-        return {}
+) -> tuple[dict[str, Any], int]:
+    """The JSON arguments (form fields go into ``raw``) and the bytes they came in."""
+    idle = request.app[SETTINGS].body_timeout
+    async with Body(request, limit=limit, idle=idle) as body:
+        if not request.body_exists:
+            return {}, 0
+        ctype = request.content_type
+        if ctype == "multipart/form-data":
+            return {}, await _read_multipart(request, body, raw, parsed, upload_dir)
+        data = await body.read()
+    large = len(data) > LARGE
     if ctype == "application/x-www-form-urlencoded":
-        try:
-            form = await request.post()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.") from exc
-        except (ValueError, LookupError) as exc:  # LookupError: unknown charset
-            raise MalformedBody(f"Malformed form body: {exc}") from exc
-        raw.extend(form)
-        return {}
-    body = await _read_limited(request, limit)
+        raw.extend(await off_loop(large, _decode_form, data, request.charset))
+        return {}, len(data)
     if ctype == "application/json" or ctype.endswith("+json"):
-        if not body.strip():
-            return {}
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedBody(f"The body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
+        if not data or data.isspace():
+            return {}, 0
+        value = await off_loop(large, decode_json, data)
+        if not isinstance(value, dict):
             raise MalformedBody("The JSON body must be an object of arguments.")
-        return data
-    if not body:
-        return {}
+        return value, len(data)
+    if not data:
+        return {}, 0
     raise UnsupportedMediaType(
         f"Unsupported Content-Type {ctype!r}: send multipart/form-data, "
         "application/x-www-form-urlencoded, application/json or a query string."
     )
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := await request.content.read(_CHUNK):
-        data += chunk
-        if len(data) > limit:
-            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
-    return bytes(data)
 
 
 async def parse_arguments(
@@ -208,14 +239,15 @@ async def parse_arguments(
 ) -> ParsedArguments:
     """Read and validate the arguments of ``request`` against ``spec``.
 
-    ``defaults`` is given the names the client sent and returns values for
-    arguments it did not send (the negotiated ``accept``, say); they are
-    validated like the rest.
+    ``limit`` bounds the body; it must arrive within the host's
+    ``body_timeout``. ``defaults`` is given the names the client sent and
+    returns values for arguments it did not send (the negotiated ``accept``,
+    say); they are validated like the rest.
     """
     parsed = ParsedArguments()
     raw: MultiDict[Any] = MultiDict(request.query)
     try:
-        json_args = await _read_body(request, raw, parsed, upload_dir, limit)
+        json_args, size = await _read_body(request, raw, parsed, upload_dir, limit)
         # In a query string or form an empty value means "not given", as HTML
         # forms (and Swagger UI) send every field, filled in or not.
         raw = MultiDict((k, v) for k, v in raw.items() if v != "")
@@ -230,9 +262,8 @@ async def parse_arguments(
                 raw[key] = value
         request["deepaas.raw_args"] = raw
         request["deepaas.json_args"] = json_args
-        parsed.values = await _Parser().async_parse(
-            spec.schema, request, location="merged", unknown=marshmallow.RAISE
-        )
+        parsed.large = size > LARGE
+        parsed.values = await off_loop(parsed.large, _validate, spec, request)
         parsed.explicit = explicit
     except BaseException:
         parsed.cleanup()

@@ -5,6 +5,11 @@ pipelined up to ``depth`` per worker and answered in order, so when a worker
 dies the first unanswered call is the one it was running: that call fails,
 the others go back to the head of the queue, and a new worker is spawned and
 warmed in its place.
+
+A call is encoded for the worker when it is queued (in a thread when the
+caller says it is large; it keeps its place in line meanwhile). A call whose
+client has gone (its ``gone`` says so) is dropped when its turn comes, and
+counted, instead of keeping a worker busy for nobody.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from deepaas_host.errors import (
     ArgumentError,
+    ClientGone,
     HostError,
     ModelError,
     Overloaded,
@@ -67,6 +73,10 @@ class _Pending:
     tag: str | None = None
     on_start: Callable[[], None] | None = None
     on_progress: ProgressHandler | None = None
+    #: True once whoever is waiting for the answer has gone.
+    gone: Callable[[], bool] | None = None
+    #: The encoded call; None while it is being encoded.
+    frame: bytes | None = None
 
 
 @dataclass(eq=False)
@@ -98,6 +108,8 @@ class PoolStats:
     queued: int
     restarts: int
     pids: list[int]
+    #: Calls dropped unrun because their client had gone.
+    dropped: int = 0
 
 
 def kill_process_tree(pid: int, sig: int = signal.SIGKILL) -> None:
@@ -153,6 +165,7 @@ class WorkerPool:
         self._workers: dict[int, _Worker] = {}
         self._closing = False
         self._restarts = 0
+        self._dropped = 0
         self._respawns: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
 
@@ -212,7 +225,12 @@ class WorkerPool:
             len(self._queue),
             self._restarts,
             sorted(w.pid for w in workers),
+            self._dropped,
         )
+
+    def count_dropped(self, count: int) -> None:
+        """Count calls dropped before they reached the pool (members of a batch)."""
+        self._dropped += count
 
     def pids(self) -> list[int]:
         return [w.pid for w in self._workers.values()]
@@ -231,29 +249,38 @@ class WorkerPool:
         on_progress: ProgressHandler | None = None,
         version: VersionRef | None = None,
         artifact_dir: str | None = None,
+        large: bool = False,
+        gone: Callable[[], bool] | None = None,
     ) -> Reply:
-        """Run one call in a worker; raises a HostError when it fails."""
+        """Run one call in a worker; raises a HostError when it fails.
+
+        ``large``: encode the call in a thread. ``gone``: tells whether the
+        caller's client has left; such a call is dropped unrun (``ClientGone``).
+        """
         if self._closing:
             raise ShuttingDown("The host is shutting down.")
         if self._max_queue is not None and len(self._queue) >= self._max_queue:
-            raise Overloaded(
-                f"The {self.name} queue is full ({self._max_queue} waiting); retry shortly."
-            )
+            self._sweep()
+            if len(self._queue) >= self._max_queue:
+                raise Overloaded(
+                    f"The {self.name} queue is full ({self._max_queue} waiting); retry shortly."
+                )
         loop = asyncio.get_running_loop()
-        pending = _Pending(
-            Call(next(self._ids), model, method, kwargs, accept, version, artifact_dir),
-            loop.create_future(),
-            tag,
-            on_start,
-            on_progress,
-        )
+        call = Call(next(self._ids), model, method, kwargs, accept, version, artifact_dir)
+        pending = _Pending(call, loop.create_future(), tag, on_start, on_progress, gone)
+        if not large:
+            pending.frame = encode(call)
         self._queue.append(pending)
-        self._pump()
         try:
+            if large:
+                pending.frame = await asyncio.to_thread(encode, call)
+            self._pump()
             reply = await pending.future
-        except asyncio.CancelledError:
+        except BaseException:
             with contextlib.suppress(ValueError):
                 self._queue.remove(pending)
+            if large and pending.frame is None:
+                self._pump()  # the calls queued behind it may go now
             raise
         if reply.error is not None:
             raise _as_host_error(reply, model)
@@ -273,8 +300,9 @@ class WorkerPool:
             pending = _Pending(
                 Call(next(self._ids), model, method, kwargs, None, version), loop.create_future()
             )
+            pending.frame = encode(pending.call)
             w.inflight.append(pending)
-            w.transport.write(encode(pending.call))
+            w.transport.write(pending.frame)
             pendings.append(pending)
         replies = await asyncio.gather(*(p.future for p in pendings), return_exceptions=True)
         for reply in replies:
@@ -311,22 +339,54 @@ class WorkerPool:
         return any(w.inflight for w in self._workers.values())
 
     def _pump(self) -> None:
-        while self._queue:
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if head.future.done():
+                queue.popleft()
+                continue
+            frame = head.frame
+            if frame is None:
+                return  # still being encoded: the calls behind it keep their order
             candidates = [
                 w for w in self._workers.values() if w.serving and len(w.inflight) < self._depth
             ]
             if not candidates:
                 return
-            w = min(candidates, key=lambda c: len(c.inflight))
-            pending = self._queue.popleft()
-            if pending.future.done():
+            pending = queue.popleft()
+            if pending.gone is not None and pending.gone():
+                self._drop(pending)
                 continue
+            w = min(candidates, key=lambda c: len(c.inflight))
             w.inflight.append(pending)
-            w.transport.write(encode(pending.call))
+            w.transport.write(frame)
             if pending.on_start is not None:
                 # After the wake-up of whoever awaited the reply that freed this
                 # slot: the previous call is seen to end before this one starts.
                 asyncio.get_running_loop().call_soon(pending.on_start)
+
+    def _drop(self, pending: _Pending) -> None:
+        self._dropped += 1
+        log.debug(
+            "%s call %d (%s %s) dropped: its client has gone",
+            self.name,
+            pending.call.id,
+            pending.call.model,
+            pending.call.method,
+        )
+        pending.future.set_exception(ClientGone("The client went away before its call ran."))
+
+    def _sweep(self) -> None:
+        """Drop the waiting calls whose clients have gone (the queue is full)."""
+        kept: deque[_Pending] = deque()
+        for pending in self._queue:
+            if pending.future.done():
+                continue
+            if pending.gone is not None and pending.gone():
+                self._drop(pending)
+            else:
+                kept.append(pending)
+        self._queue = kept
 
     async def _spawn(self, slot: int) -> _Worker:
         loop = asyncio.get_running_loop()

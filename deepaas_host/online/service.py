@@ -3,7 +3,8 @@
 Every operation on a model goes to the one worker that owns it. Operations that
 arrive while the worker is busy wait in a per-worker list and go out together
 as the next batch, which the worker applies in order, logs as one frame and
-syncs once: under load, many acknowledgements share one ``fsync``.
+syncs once: under load, many acknowledgements share one ``fsync``. An operation
+whose client has gone by the time its batch leaves is dropped (``ClientGone``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deepaas_host.errors import (
     ArgumentError,
+    ClientGone,
     Conflict,
     HostError,
     InsufficientStorage,
@@ -33,6 +35,7 @@ from deepaas_host.errors import (
 )
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.discovery import LoadedPlugin
+from deepaas_host.online.feed import EventFeed, Subscription
 from deepaas_host.online.names import check_name, friendly_name
 from deepaas_host.online.process import ActorConfig, Limits, online_main, shard_of
 from deepaas_host.settings import Settings
@@ -49,7 +52,18 @@ MAX_PENDING = 100_000
 MAX_BATCH = 2048
 #: Seconds between two questions to each worker about damage and what to log.
 STATUS_EVERY = 2.0
+#: Bytes of requests behind a batch from which it is encoded in a thread:
+#: pickling runs at about 0.5 GB/s, so this is some 2 ms of the event loop.
+LARGE_BATCH = 1 << 20
 _KINDS = ("predict", "learn", "label")
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    op: Op
+    future: asyncio.Future[tuple[Any, ...]]
+    gone: Callable[[], bool] | None
+    size: int
 
 
 class _Batcher:
@@ -58,44 +72,58 @@ class _Batcher:
     def __init__(self, pool: WorkerPool, depth: int = 2) -> None:
         self.pool = pool
         self.depth = depth
-        self.pending: list[tuple[Op, asyncio.Future[tuple[Any, ...]]]] = []
+        self.pending: list[_Entry] = []
         self.inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, ops: Iterable[Op]) -> list[asyncio.Future[tuple[Any, ...]]]:
+    def submit(
+        self, ops: Sequence[Op], *, size: int = 0, gone: Callable[[], bool] | None = None
+    ) -> list[asyncio.Future[tuple[Any, ...]]]:
+        """Queue ``ops`` (from ``size`` bytes of requests of a client that ``gone`` watches)."""
         loop = asyncio.get_running_loop()
-        futures = []
-        for op in ops:
-            future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
-            self.pending.append((op, future))
-            futures.append(future)
-        if len(self.pending) > MAX_PENDING:
-            for _, future in self.pending[-len(futures) :]:
-                future.cancel()
-            del self.pending[-len(futures) :]
+        share = size // max(1, len(ops))
+        entries = [_Entry(op, loop.create_future(), gone, share) for op in ops]
+        if len(self.pending) + len(entries) > MAX_PENDING:
             raise Overloaded("Too many online operations are waiting; retry shortly.")
+        self.pending.extend(entries)
         while self.pending and self.inflight < self.depth:
             self._flush()
-        return futures
+        return [entry.future for entry in entries]
 
     def _flush(self) -> None:
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        live = [entry for entry in batch if entry.gone is None or not entry.gone()]
+        if len(live) < len(batch):
+            self._drop([entry for entry in batch if entry.gone is not None and entry.gone()])
+        if not live:
+            return
         self.inflight += 1
-        task = asyncio.create_task(self._send(batch))
+        task = asyncio.create_task(self._send(live))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[Op, asyncio.Future[tuple[Any, ...]]]]) -> None:
+    def _drop(self, entries: list[_Entry]) -> None:
+        self.pool.count_dropped(len(entries))
+        log.debug("%d online operations dropped: their clients have gone", len(entries))
+        for entry in entries:
+            entry.future.set_exception(ClientGone("The client went away before its turn."))
+
+    async def _send(self, batch: list[_Entry]) -> None:
         try:
-            reply = await self.pool.call("", "batch", {"ops": [op for op, _ in batch]})
+            reply = await self.pool.call(
+                "",
+                "batch",
+                {"ops": [entry.op for entry in batch]},
+                large=sum(entry.size for entry in batch) > LARGE_BATCH,
+            )
             results = reply.value[1]
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            for entry, result in zip(batch, results, strict=True):
+                if not entry.future.done():
+                    entry.future.set_result(result)
         except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
         finally:
             self.inflight -= 1
             while self.pending and self.inflight < self.depth:
@@ -129,44 +157,6 @@ class OpStats:
             "errors": self.errors,
             "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
         }
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One follower of a model's events: a bounded queue, drops counted."""
-
-    queue: asyncio.Queue[dict[str, Any]]
-    dropped: int = 0
-
-
-class EventFeed:
-    """Fan-out of a model's events; a slow follower loses events, never slows the model."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._subs: dict[str, set[Subscription]] = {}
-
-    def active(self, name: str) -> bool:
-        return bool(self._subs.get(name))
-
-    def subscribe(self, name: str) -> Subscription:
-        sub = Subscription(asyncio.Queue(self.size))
-        self._subs.setdefault(name, set()).add(sub)
-        return sub
-
-    def unsubscribe(self, name: str, sub: Subscription) -> None:
-        subs = self._subs.get(name)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[name]
-
-    def publish(self, name: str, event: dict[str, Any]) -> None:
-        for sub in self._subs.get(name, ()):
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                sub.dropped += 1
 
 
 def _utc_now() -> str:
@@ -219,9 +209,9 @@ class OnlineService:
         self._refreshing: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats: dict[str, dict[str, OpStats]] = {}
-        self.events = EventFeed()
         #: Set when the host begins to shut down: streams end, nothing new starts.
         self.stopping = asyncio.Event()
+        self.events = EventFeed(self.stopping)
         self._create_lock = asyncio.Lock()
 
     # life cycle -----------------------------------------------------------------
@@ -442,6 +432,7 @@ class OnlineService:
         self.models.pop(name, None)
         self.damaged.pop(name, None)
         self.stats.pop(name, None)
+        self.events.close(name)
 
     async def info(self, name: str) -> dict[str, Any]:
         self.meta(name)
@@ -475,20 +466,36 @@ class OnlineService:
     # events ---------------------------------------------------------------------
 
     def submit(
-        self, name: str, ops: Sequence[Op]
+        self,
+        name: str,
+        ops: Sequence[Op],
+        *,
+        size: int = 0,
+        gone: Callable[[], bool] | None = None,
     ) -> asyncio.Future[list[dict[str, Any] | HostError]]:
         """Queue ``ops`` (``("predict", x, id, keep)``, ``("learn", x, y, id)``,
         ``("label", id, y)``) for ``name`` now, in this order; the future gives one
-        result or error per op."""
+        result or error per op.
+
+        ``size``: bytes of the requests they came in; ``gone``: whether their
+        client has left, in which case those not yet sent are dropped."""
         self.meta(name)
         began = time.perf_counter()
-        futures = self._batchers[shard_of(name, len(self.pools))].submit((name, *op) for op in ops)
+        batcher = self._batchers[shard_of(name, len(self.pools))]
+        futures = batcher.submit([(name, *op) for op in ops], size=size, gone=gone)
         future = asyncio.ensure_future(self._collect(name, ops, futures, began))
         future.add_done_callback(lambda done: self._watch(name, done))
         return future
 
-    async def apply(self, name: str, ops: Sequence[Op]) -> list[dict[str, Any] | HostError]:
-        return await self.submit(name, ops)
+    async def apply(
+        self,
+        name: str,
+        ops: Sequence[Op],
+        *,
+        size: int = 0,
+        gone: Callable[[], bool] | None = None,
+    ) -> list[dict[str, Any] | HostError]:
+        return await self.submit(name, ops, size=size, gone=gone)
 
     async def _collect(
         self,
@@ -497,7 +504,13 @@ class OnlineService:
         futures: list[asyncio.Future[tuple[Any, ...]]],
         began: float,
     ) -> list[dict[str, Any] | HostError]:
-        raw = await asyncio.gather(*futures)
+        # Every outcome is retrieved: one failure (a worker crash, a client
+        # gone) fails them all, and none is left unretrieved.
+        raw: list[tuple[Any, ...]] = []
+        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            raw.append(outcome)
         elapsed = time.perf_counter() - began
         stats = self.stats.setdefault(name, {})
         publish = self.events.active(name)
@@ -516,8 +529,10 @@ class OnlineService:
                 self.events.publish(name, _event_of(kind, op, value))
         return out
 
-    async def apply_one(self, name: str, op: Op) -> dict[str, Any]:
-        (result,) = await self.apply(name, [op])
+    async def apply_one(
+        self, name: str, op: Op, *, size: int = 0, gone: Callable[[], bool] | None = None
+    ) -> dict[str, Any]:
+        (result,) = await self.apply(name, [op], size=size, gone=gone)
         if isinstance(result, HostError):
             raise result
         return result

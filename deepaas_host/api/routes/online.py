@@ -1,7 +1,10 @@
 """``/v2/online/``: online models — create, predict, learn, label, metrics, streams.
 
-Bodies are JSON objects; the bulk route takes newline-delimited JSON and answers
-one line per input line, in order, as soon as each chunk is learned.
+Bodies are JSON objects of at most 1 MiB (and ``max_body_size``); the bulk route
+takes newline-delimited JSON of up to ``max_body_size`` and answers one line per
+input line, in order; an answer over 1 MiB waits in a temporary file, not in
+memory. Event streams send each event encoded once, from the model's ring (see
+:mod:`deepaas_host.online.feed`).
 """
 
 from __future__ import annotations
@@ -21,30 +24,37 @@ from typing import Any
 from aiohttp import web
 from marshmallow import fields, validate
 
+from deepaas_host.api.bodies import LARGE, Body, off_loop
 from deepaas_host.api.code_guard import require_code_execution
+from deepaas_host.api.jsonbody import decode_json
 from deepaas_host.api.keys import ONLINE, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.links import href
 from deepaas_host.api.parsing import parse_arguments
+from deepaas_host.api.presence import client_gone
+from deepaas_host.api.spool import Spool
 from deepaas_host.errors import (
     ArgumentError,
+    ClientGone,
     HostError,
-    MalformedBody,
     PayloadTooLarge,
 )
 from deepaas_host.model.arguments import ArgumentSpec, build_argument_spec
 from deepaas_host.model.online import FLAVORS
 from deepaas_host.model.v2 import File, UploadedFile
 from deepaas_host.online.features import non_finite
+from deepaas_host.online.feed import sse_frame
 from deepaas_host.online.service import OnlineService
+from deepaas_host.settings import Settings
 
 __all__ = ["create_spec", "online_routes", "parse_op"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_BODY_LIMIT = 1 << 20
+#: Largest body of one operation and largest line of a bulk body (within max_body_size).
+_OP_LIMIT = 1 << 20
+_BULK_READ = 1 << 18
 _BULK_CHUNK = 1000
 _BULK_WINDOW = 3
-_KEEP_ALIVE = 15.0
 
 
 def create_spec() -> ArgumentSpec:
@@ -77,21 +87,21 @@ def create_spec() -> ArgumentSpec:
 # request bodies ---------------------------------------------------------------------
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    data = bytearray()
-    while chunk := await request.content.read(1 << 16):
-        data += chunk
-        if len(data) > _BODY_LIMIT:
-            raise PayloadTooLarge(f"The request body exceeds {_BODY_LIMIT} bytes.")
-    try:
-        body = json.loads(data or b"{}")
-    except ValueError as exc:
-        raise MalformedBody(f"The body is not valid JSON: {exc}") from exc
+def _op_limit(settings: Settings) -> int:
+    return min(_OP_LIMIT, settings.max_body_size)
+
+
+async def _json_object(request: web.Request) -> tuple[dict[str, Any], int]:
+    """The body's JSON object and its size in bytes."""
+    settings = request.app[SETTINGS]
+    async with Body(request, limit=_op_limit(settings), idle=settings.body_timeout) as reader:
+        data = await reader.read()
+    body = await off_loop(len(data) > LARGE, decode_json, data or b"{}")
     if not isinstance(body, dict):
         raise ArgumentError(
             "The body must be a JSON object.", details={"_body": ["Expected an object."]}
         )
-    return body
+    return body, len(data)
 
 
 def _truth_problem(flavor: str, y: Any) -> str | None:
@@ -195,11 +205,6 @@ def _document(request: web.Request, info: Mapping[str, Any]) -> dict[str, Any]:
         "download": href(request, base + "/download"),
     }
     return {**info, "links": links}
-
-
-def _sse(event: str, data: Any, ident: Any = None) -> bytes:
-    head = f"event: {event}\n" + (f"id: {ident}\n" if ident is not None else "")
-    return (head + f"data: {json.dumps(data, default=str)}\n\n").encode()
 
 
 def _interval(request: web.Request) -> float:
@@ -322,8 +327,9 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
             name = request.match_info["name"]
             svc = service(request)
             flavor = svc.meta(name)["flavor"]
-            op = parse_op(kind, flavor, await _json_object(request))
-            result = await svc.apply_one(name, op)
+            body, size = await _json_object(request)
+            op = parse_op(kind, flavor, body)
+            result = await svc.apply_one(name, op, size=size, gone=client_gone(request))
             return web.json_response({"model": name, **result})
 
         return handler
@@ -335,12 +341,16 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         kind = request.query.get("op", "learn")
         if kind not in ("learn", "predict", "label"):
             raise ArgumentError("Invalid op.", details={"op": ["One of learn, predict, label."]})
+        settings = request.app[SETTINGS]
+        line_limit = _op_limit(settings)
+        gone = client_gone(request)
         # The answer is sent once the whole body is read: HTTP clients (curl,
         # requests) send all of a body before reading, so answering early would
-        # fill both socket buffers and stall. Answer lines are small.
+        # fill both socket buffers and stall. Meanwhile it waits in a spool.
         window: deque[tuple[list[Any], asyncio.Future[list[Any]]]] = deque()
-        answers: list[bytes] = []
+        answers = Spool(request.app[UPLOAD_DIR])
         line_no = 0
+        processed = 0
 
         async def drain(keep: int) -> None:
             while len(window) > keep:
@@ -353,44 +363,68 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
                         out += _bulk_error(result)
                     else:
                         out += json.dumps(result, default=str).encode() + b"\n"
-                answers.append(bytes(out))
+                await answers.write(bytes(out))
 
-        async def submit(lines: list[Any]) -> None:
+        async def submit(lines: list[Any], size: int) -> None:
+            nonlocal processed
             ops = [entry for entry in lines if not isinstance(entry, HostError)]
-            window.append((lines, svc.submit(name, ops)))
+            window.append((lines, svc.submit(name, ops, size=size, gone=gone)))
+            processed += len(lines)
             await drain(_BULK_WINDOW - 1)
 
-        chunk: list[Any] = []
-        buffer = b""
-        while True:
-            data = await request.content.read(1 << 18)
-            if data:
-                buffer += data
-                *complete, buffer = buffer.split(b"\n")
-                if len(buffer) > _BODY_LIMIT:
-                    raise PayloadTooLarge(f"A line of the body exceeds {_BODY_LIMIT} bytes.")
-            else:
-                complete, buffer = [buffer], b""
-            for raw in complete:
-                if not raw.strip():
-                    continue
-                line_no += 1
-                chunk.append(_bulk_op(kind, flavor, raw, line_no))
-                if len(chunk) >= _BULK_CHUNK:
-                    await submit(chunk)
-                    chunk = []
-            if not data:
-                break
-        if chunk:
-            await submit(chunk)
-        await drain(0)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        response.content_length = sum(len(a) for a in answers)
-        await response.prepare(request)
-        for answer in answers:
-            await response.write(answer)
-        await response.write_eof()
-        return response
+        try:
+            async with Body(
+                request, limit=settings.max_body_size, idle=settings.body_timeout
+            ) as body:
+                chunk: list[Any] = []
+                chunk_size = 0
+                buffer = b""
+                while True:
+                    data = await body.read_chunk(_BULK_READ)
+                    if data:
+                        buffer += data
+                        *complete, buffer = buffer.split(b"\n")
+                        if len(buffer) > line_limit:
+                            raise PayloadTooLarge(
+                                f"A line of the body exceeds {line_limit} bytes.",
+                                details={"line_limit": line_limit},
+                            )
+                    else:
+                        complete, buffer = [buffer], b""
+                    size = sum(map(len, complete))
+                    entries = await off_loop(
+                        size > LARGE, _bulk_ops, kind, flavor, complete, line_no
+                    )
+                    line_no += len(entries)
+                    for entry, entry_size in entries:
+                        chunk.append(entry)
+                        chunk_size += entry_size
+                        if len(chunk) >= _BULK_CHUNK:
+                            await submit(chunk, chunk_size)
+                            chunk, chunk_size = [], 0
+                    if not data:
+                        break
+            if chunk:
+                await submit(chunk, chunk_size)
+            await drain(0)
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            response.content_length = answers.size
+            await response.prepare(request)
+            await answers.send(response)
+            await response.write_eof()
+            return response
+        except HostError as exc:
+            # What was sent is applied whatever happens: wait for it, then say so.
+            await asyncio.gather(*(pending for _, pending in window), return_exceptions=True)
+            if not isinstance(exc, ClientGone):
+                exc.message += f" The first {processed} lines were processed."
+                details = exc.details if isinstance(exc.details, dict) else {}
+                exc.details = {**details, "lines_processed": processed}
+            raise
+        finally:
+            answers.close()
+            for _, pending in window:  # left behind by a cancellation: end quietly
+                pending.add_done_callback(_retrieve)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.json_response(await service(request).metrics(request.match_info["name"]))
@@ -412,45 +446,39 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         }
         return web.json_response(body)
 
-    async def _open_stream(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
+    def _stream_response() -> web.StreamResponse:
+        return web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
             }
         )
+
+    async def _open_stream(request: web.Request, response: web.StreamResponse) -> None:
         await response.prepare(request)
         await response.write(b": connected\n\n")
-        return response
 
     async def stream_events(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         svc = service(request)
         svc.meta(name)
         sub = svc.events.subscribe(name)
+        response = _stream_response()
         try:
-            response = await _open_stream(request)
-            while name in svc.models and not svc.stopping.is_set():
-                getter = asyncio.ensure_future(sub.queue.get())
-                stopper = asyncio.ensure_future(svc.stopping.wait())
-                done, _ = await asyncio.wait(
-                    {getter, stopper}, timeout=_KEEP_ALIVE, return_when=asyncio.FIRST_COMPLETED
-                )
-                stopper.cancel()
-                if getter not in done:
-                    getter.cancel()
+            await _open_stream(request, response)
+            while not sub.closed and name in svc.models and not svc.stopping.is_set():
+                if not await sub.wait():
                     await response.write(b": keep-alive\n\n")
                     continue
-                if sub.dropped:
-                    await response.write(_sse("dropped", {"dropped": sub.dropped}))
-                    sub.dropped = 0
-                event = getter.result()
-                await response.write(_sse(event["type"], event, event.get("seq")))
+                # Everything since the follower's cursor, in one write.
+                frames = sub.take()
+                if frames:
+                    await response.write(frames)
         except (ConnectionError, asyncio.CancelledError):  # the follower left
             pass
         finally:
-            svc.events.unsubscribe(name, sub)
+            sub.close()
         return response
 
     async def stream_metrics(request: web.Request) -> web.StreamResponse:
@@ -459,16 +487,17 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
         svc.meta(name)
         interval = _interval(request)
         last = None
-        response = await _open_stream(request)
+        response = _stream_response()
         try:
+            await _open_stream(request, response)
             while not svc.stopping.is_set():
                 try:
                     current = await svc.metrics(name)
                 except HostError as exc:
-                    await response.write(_sse("error", exc.to_dict()))
+                    await response.write(sse_frame("error", exc.to_dict()))
                     break
                 if current != last:
-                    await response.write(_sse("metrics", current, current.get("learned")))
+                    await response.write(sse_frame("metrics", current, current.get("learned")))
                     last = current
                 else:
                     await response.write(b": keep-alive\n\n")
@@ -500,11 +529,21 @@ def online_routes(prefix: str) -> list[web.RouteDef]:
     return routes
 
 
+def _bulk_ops(kind: str, flavor: str, lines: list[bytes], line_no: int) -> list[tuple[Any, int]]:
+    """Each non-blank line's op (or error) and size; ``line_no`` lines came before."""
+    entries = []
+    for raw in lines:
+        if raw and not raw.isspace():
+            line_no += 1
+            entries.append((_bulk_op(kind, flavor, raw, line_no), len(raw)))
+    return entries
+
+
 def _bulk_op(kind: str, flavor: str, raw: bytes, line_no: int) -> Any:
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        return _line_error(MalformedBody(f"Line {line_no} is not valid JSON: {exc}"), line_no)
+        body = decode_json(raw, f"Line {line_no}")
+    except HostError as exc:
+        return _line_error(exc, line_no)
     if not isinstance(body, dict):
         return _line_error(ArgumentError(f"Line {line_no} is not a JSON object."), line_no)
     try:
@@ -516,6 +555,11 @@ def _bulk_op(kind: str, flavor: str, raw: bytes, line_no: int) -> Any:
 def _line_error(exc: HostError, line_no: int) -> HostError:
     exc.details = {"line": line_no, **({"fields": exc.details} if exc.details else {})}
     return exc
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _bulk_error(exc: HostError) -> bytes:

@@ -1,4 +1,7 @@
-"""``POST /v2/models/{name}/predict/``: parse, negotiate, run in a worker, send."""
+"""``POST /v2/models/{name}/predict/``: parse, negotiate, run in a worker, send.
+
+A call whose client hangs up while it waits for a worker is dropped unrun.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from aiohttp import web
 from deepaas_host.api.keys import LEARN_POOL, PREDICT_POOL, REGISTRY, SETTINGS, UPLOAD_DIR
 from deepaas_host.api.negotiation import choose_media_type, prefer_header
 from deepaas_host.api.parsing import parse_arguments
+from deepaas_host.api.presence import client_gone
 from deepaas_host.errors import HostError, NotAcceptable
 from deepaas_host.jobs.pool import WorkerPool
 from deepaas_host.model.outputs import Outcome
@@ -81,7 +85,13 @@ def predict_handler(model: ModelWrapper) -> Handler:
                     model.name, parsed.reserved.get("version")
                 )
             reply = await pool_for(app, model).call(
-                model.name, "predict", parsed.values, accept=accept, version=version
+                model.name,
+                "predict",
+                parsed.values,
+                accept=accept,
+                version=version,
+                large=parsed.large,
+                gone=client_gone(request),
             )
             return outcome_response(reply.outcome)
         finally:
@@ -108,7 +118,13 @@ def learn_handler(model: ModelWrapper) -> Handler:
             request, spec, upload_dir=app[UPLOAD_DIR], limit=app[SETTINGS].max_body_size
         )
         try:
-            reply = await app[LEARN_POOL].call(model.name, "learn", parsed.values)
+            reply = await app[LEARN_POOL].call(
+                model.name,
+                "learn",
+                parsed.values,
+                large=parsed.large,
+                gone=client_gone(request),
+            )
         finally:
             parsed.cleanup()
         return web.json_response(reply.value)
