@@ -31,10 +31,11 @@ __all__ = ["build_openapi"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
-    "400": "Malformed body (broken multipart or JSON)",
+    "400": "Malformed body (broken multipart or JSON, or JSON nested deeper than 64 levels)",
     "404": "No such model or job",
     "406": "None of the accepted media types can be produced",
-    "413": "Request body too large",
+    "408": "The request body stalled for longer than the body timeout",
+    "413": "The request body exceeds the host's max_body_size",
     "415": "Unsupported Content-Type",
     "422": "Invalid arguments; `details` names each field",
     "500": "The model raised, or its output broke its response schema",
@@ -326,7 +327,10 @@ def build_openapi(
         openapi_version="3.0.3",
         plugins=[ma],
         info={
-            "description": "Models served by deepaas-host (DEEPaaS V2 compatible API).",
+            "description": "Models served by deepaas-host (DEEPaaS V2 compatible API). "
+            "Every operation answers 421 HostNotAllowed to a Host header that is not one of "
+            "the host's names, and every POST, PUT or DELETE answers 403 CrossSiteRequest "
+            "when a browser sends it for a page of another site.",
         },
     )
     assert ma.converter is not None  # set when the plugin joined the spec
@@ -471,6 +475,7 @@ def build_openapi(
                                         "400",
                                         "404",
                                         "406",
+                                        "408",
                                         "413",
                                         "415",
                                         "422",
@@ -502,7 +507,7 @@ def build_openapi(
                             "responses": {
                                 "200": _json({}, "What learn() returned, as JSON"),
                                 **_error_responses(
-                                    ["400", "404", "413", "415", "422", "500", "502", "503"],
+                                    ["400", "404", "408", "413", "415", "422", "500", "502", "503"],
                                     _MODEL_422,
                                 ),
                             },
@@ -527,7 +532,7 @@ def build_openapi(
                             "responses": {
                                 "202": _json(_ref("Job"), "Job accepted and queued"),
                                 **_error_responses(
-                                    ["400", "413", "415", "422", "503", "507"],
+                                    ["400", "408", "413", "415", "422", "503", "507"],
                                     {
                                         "503": "The job cannot be recorded: the database "
                                         "failed, or the host is shutting down",
@@ -724,7 +729,7 @@ def _version_paths(spec: APISpec, base: str, model: ModelWrapper) -> None:
                     "201": _json(_ref("Version"), "Created"),
                     "200": _json(_ref("Version"), "Replaced (force)"),
                     **_error_responses(
-                        ["400", "404", "409", "413", "422", *stored], _STORAGE_ERRORS
+                        ["400", "404", "408", "409", "413", "422", *stored], _STORAGE_ERRORS
                     ),
                 },
             },
@@ -850,8 +855,9 @@ _TRUTH_EXAMPLES: dict[str, Any] = {
 }
 _GENERIC_FEATURES: dict[str, Any] = {"temperature": 21.5, "humidity": 0.4, "weekday": "mon"}
 _OP_ERRORS = {
-    "400": "The body is not valid JSON",
-    "413": "The body exceeds 1 MiB",
+    "400": "The body is not valid JSON, or is nested deeper than 64 levels",
+    "408": "The request body stalled for longer than the body timeout",
+    "413": "The body exceeds 1 MiB (or the host's max_body_size, if smaller)",
     "422": "Invalid fields (`details` names each): a number that is not finite (NaN, "
     "Infinity, 1e999) in the features or the ground truth, a ground truth the flavor does "
     "not take, more features than `max_features`, new feature names past "
@@ -1447,11 +1453,13 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                     },
                     **_errors(
                         {
-                            "400": "Malformed body (broken multipart or JSON)",
-                            "403": "The token lacks the `manage` scope; or, without access "
-                            "tokens, an upload from another machine",
+                            "400": _ERRORS["400"],
+                            "403": "The token lacks the `manage` scope; or a file would be "
+                            "unpickled without a manage token (CodeExecutionDenied); or a "
+                            "browser sent it for another site (CrossSiteRequest)",
+                            "408": _ERRORS["408"],
                             "409": "An online model of this name exists (damaged or not)",
-                            "413": "Request body too large",
+                            "413": _ERRORS["413"],
                             "415": "Unsupported Content-Type",
                             "422": "Invalid fields: not exactly one of plugin and file, an "
                             "unknown plugin, a bad name, or a file that does not unpickle "
@@ -1620,6 +1628,7 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                             {
                                 "400": _OP_ERRORS["400"],
                                 "404": not_found,
+                                "408": _OP_ERRORS["408"],
                                 "413": _OP_ERRORS["413"],
                                 "422": _OP_ERRORS["422"],
                                 "500": _OP_ERRORS["500"],
@@ -1690,8 +1699,11 @@ def _online_paths(spec: APISpec, p: str, online: list[LoadedPlugin]) -> None:
                     },
                     **_errors(
                         {
+                            "400": "A malformed chunked body",
                             "404": _NOT_FOUND,
-                            "413": "A line exceeds 1 MiB",
+                            "408": _OP_ERRORS["408"],
+                            "413": "The body exceeds the host's max_body_size (the answer "
+                            "says how many lines were processed), or a line exceeds 1 MiB",
                             "422": "Invalid `op` (a line's own errors, 422, 503 and 507 "
                             "among them, are answered in its line)",
                             "502": _OP_ERRORS["502"],
