@@ -55,8 +55,10 @@ def main() -> None:
     parser.add_argument("rev", help="the revision to compare with, e.g. HEAD~1 or main")
     parser.add_argument("bench", help="a benchmark script in benchmarks/, e.g. bench_host.py")
     parser.add_argument("--rounds", type=int, default=3, help="runs per package (median)")
-    parser.add_argument("bench_args", nargs="*", help="arguments for the benchmark (after --)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.bench_args = argv[cut + 1 :]  # everything after "--" goes to the benchmark
     bench = (HERE / args.bench).resolve()
     label = (
         subprocess.run(

@@ -11,8 +11,7 @@ from aiohttp import web
 
 from deepaas_host.api import keys
 from deepaas_host.api.auth import auth_context, auth_middleware
-from deepaas_host.api.crosssite import cross_site_middleware
-from deepaas_host.api.hostnames import HOST_NAMES, HostNames, host_middleware
+from deepaas_host.api.hostnames import HOST_NAMES, HostNames
 from deepaas_host.api.middleware import error_middleware, request_log_middleware
 from deepaas_host.api.openapi import build_openapi
 from deepaas_host.api.routes import docs, health, meta
@@ -252,15 +251,13 @@ def create_app(
         raise ValueError(f"data_lock is not a held lock of {settings.data_dir}")
     host_names = HostNames.for_settings(settings)  # before plugins: a bad name fails fast
     models, online = load_all(settings, plugins)
-    # Outermost first: every answer is logged and rendered as JSON; a request naming
-    # another host (DNS rebinding) or sent by a browser for another site is refused
-    # before tokens are even looked at.
+    # Outermost first: every answer is logged and rendered as JSON; the auth middleware
+    # refuses a request naming another host (DNS rebinding) or sent by a browser for
+    # another site before it even looks at tokens.
     app = web.Application(
         middlewares=[
             request_log_middleware,
             error_middleware,
-            host_middleware,
-            cross_site_middleware,
             auth_middleware,
         ],
         client_max_size=settings.max_body_size,

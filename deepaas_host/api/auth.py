@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from deepaas_host.api.crosssite import require_same_site
+from deepaas_host.api.hostnames import require_own_host
 from deepaas_host.api.keys import SETTINGS
 from deepaas_host.auth.caller_code import CallerCodeOperation, caller_code_operation
 from deepaas_host.auth.scopes import Scope, is_loopback, required_scope
@@ -245,7 +247,16 @@ def route_of(request: web.Request) -> str | None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let a request through if its route is open or its token's scope covers it."""
+    """Let a request through if it names this host, no browser sent it for another
+    site, and its route is open or its token's scope covers it.
+
+    The first two checks come before tokens are even looked at: a DNS-rebinding page
+    gets 421 ``HostNotAllowed`` and a cross-site form post 403 ``CrossSiteRequest``,
+    tokens or not. They live in this one middleware because each layer of middleware
+    costs every request.
+    """
+    require_own_host(request)
+    require_same_site(request)
     guard = request.app[AUTH]
     if not guard.enabled:
         return await handler(request)

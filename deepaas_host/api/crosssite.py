@@ -21,17 +21,13 @@ origin, so it keeps working. Refused requests get 403 ``CrossSiteRequest``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from yarl import URL
 
 from deepaas_host.api.hostnames import split_host
 from deepaas_host.errors import CrossSiteRequest
 
-__all__ = ["SAFE_METHODS", "cross_site_middleware", "cross_site_problem"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+__all__ = ["SAFE_METHODS", "cross_site_problem", "require_same_site"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OWN = frozenset({"same-origin", "none"})
@@ -83,9 +79,8 @@ def cross_site_problem(request: web.Request) -> str | None:
     return None
 
 
-@web.middleware
-async def cross_site_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """403 ``CrossSiteRequest`` for an unsafe method a browser sent for another site."""
+def require_same_site(request: web.Request) -> None:
+    """Raise 403 ``CrossSiteRequest`` for an unsafe method a browser sent for another site."""
     problem = cross_site_problem(request)
     if problem is not None:
         raise CrossSiteRequest(
@@ -97,4 +92,3 @@ async def cross_site_middleware(request: web.Request, handler: Handler) -> web.S
                 "sec_fetch_site": request.headers.get("Sec-Fetch-Site"),
             },
         )
-    return await handler(request)

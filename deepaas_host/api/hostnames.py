@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import psutil
@@ -36,13 +36,11 @@ from deepaas_host.settings import Settings, SettingsError
 __all__ = [
     "HOST_NAMES",
     "HostNames",
-    "host_middleware",
     "is_loopback_name",
     "machine_names",
+    "require_own_host",
     "split_host",
 ]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Letters, digits, dots, hyphens and (docker, compose) underscores: a name a browser
 # can send; anything else could never match and must never reach a link.
@@ -196,11 +194,9 @@ class HostNames:
 HOST_NAMES = web.AppKey("host_names", HostNames)
 
 
-@web.middleware
-async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer 421 unless the ``Host`` header names this host (or is absent)."""
+def require_own_host(request: web.Request) -> None:
+    """Raise 421 ``HostNotAllowed`` unless the ``Host`` header names this host (or is absent)."""
     hosts = request.headers.getall("Host", ())
     if len(hosts) > 1:
         raise HostNotAllowed("The request has more than one Host header.")
     request.app[HOST_NAMES].check(hosts[0] if hosts else None)
-    return await handler(request)

@@ -119,9 +119,14 @@ class _Parser(Parser[web.Request]):
 
 
 def _validate(spec: ArgumentSpec, request: web.Request) -> dict[str, Any]:
-    values: dict[str, Any] = _Parser().parse(
-        spec.schema, request, location="merged", unknown=marshmallow.RAISE
-    )
+    try:
+        values: dict[str, Any] = _Parser().parse(
+            spec.schema, request, location="merged", unknown=marshmallow.RAISE
+        )
+    except OverflowError as exc:  # a plugin's own field type converting a huge number
+        raise ArgumentError(
+            "Invalid arguments: a number is out of range.", details={"_schema": [str(exc)]}
+        ) from exc
     return values
 
 
@@ -201,10 +206,10 @@ async def _read_body(
     limit: int,
 ) -> tuple[dict[str, Any], int]:
     """The JSON arguments (form fields go into ``raw``) and the bytes they came in."""
+    if not request.body_exists:
+        return {}, 0
     idle = request.app[SETTINGS].body_timeout
     async with Body(request, limit=limit, idle=idle) as body:
-        if not request.body_exists:
-            return {}, 0
         ctype = request.content_type
         if ctype == "multipart/form-data":
             return {}, await _read_multipart(request, body, raw, parsed, upload_dir)

@@ -102,8 +102,11 @@ def _normalize(original: fields.Field) -> fields.Field:
         validators.append(_FileValidator())
     if isinstance(f, fields.Integer):
         _bound(validators, INT_MIN, INT_MAX)
+    elif isinstance(f, fields.Float):
+        # allow_nan=False refuses NaN and infinities; a finite double is in range.
+        f.allow_nan = False
     elif isinstance(f, fields.Number):
-        if isinstance(f, fields.Float | fields.Decimal):
+        if isinstance(f, fields.Decimal):
             f.allow_nan = False
         validators.append(_Finite())
         _bound(validators, -FLOAT_LIMIT, FLOAT_LIMIT)
@@ -196,7 +199,7 @@ def _guard(f: fields.Field) -> None:
     A subclass made on the spot keeps the plugin's class and behaviour (and how
     apispec documents it) and adds the refusals; the plugin changes nothing.
     """
-    if isinstance(f, _Guarded):
+    if isinstance(f, _Guarded) or not isinstance(f, _MAY_OVERFLOW):
         return
     mixin: type[_Guarded] = _Integral if isinstance(f, fields.Integer) else _Guarded
     cls = type(f)
@@ -205,6 +208,10 @@ def _guard(f: fields.Field) -> None:
         f.__class__ = guarded
     except TypeError:  # a field class with an unusual layout keeps its own behaviour
         pass
+
+
+#: Field types whose conversion can raise ``OverflowError`` on a value that is too large.
+_MAY_OVERFLOW = (fields.Number, fields.TimeDelta, fields.DateTime, fields.Date, fields.Time)
 
 
 class _Finite(validate.Validator):

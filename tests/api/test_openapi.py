@@ -52,10 +52,11 @@ def expected_property(f: fields.Field) -> dict[str, Any]:
     ]
     expected: dict[str, Any] = {"type": next(t for cls, t in kinds if isinstance(f, cls))}
     choices = f.metadata.get("enum")
-    # what the host adds: every number is bounded (a 64-bit integer, a finite double)
+    # what the host adds: integers are 64-bit, other numbers finite doubles (a float
+    # field is a JSON number already, so only Decimal and Number state the bounds)
     if isinstance(f, fields.Int):
         expected |= {"minimum": INT_MIN, "maximum": INT_MAX}
-    elif isinstance(f, fields.Number):
+    elif isinstance(f, fields.Number) and not isinstance(f, fields.Float):
         expected |= {"minimum": -FLOAT_LIMIT, "maximum": FLOAT_LIMIT}
     for v in f.validators:
         if isinstance(v, validate.OneOf):
